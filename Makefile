@@ -1,0 +1,49 @@
+# Retargeting audience and product-feed exporter. `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-dev
+DEMO   := fixtures/demo/retarget.yaml
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test lint format bench services fixtures clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project with its test and lint tools
+
+demo: $(STAMP) ## install, then build the demo shop's feeds from fixtures/demo into fixtures/demo/out
+	$(VENV)/bin/feedgen build --config $(DEMO)
+	@echo "Feeds, feed_report.json and rejects.csv are in fixtures/demo/out/feeds/"
+
+services: ## start PostgreSQL and MariaDB for the SQL-source tests when they are not running
+	@bash tests/start-services.sh
+
+test: $(STAMP) services ## install, start the database servers if needed, run every test
+	$(PY) -m pytest
+
+lint: $(STAMP) ## ruff (lint and format check) and mypy
+	$(VENV)/bin/ruff check feedgen audiences tests
+	$(VENV)/bin/ruff format --check feedgen audiences tests
+	$(VENV)/bin/mypy
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix feedgen audiences tests
+	$(VENV)/bin/ruff format feedgen audiences tests
+
+bench: $(STAMP) ## benchmarks in tests/benchmarks (large generated data; minutes)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@for script in tests/benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+fixtures: $(STAMP) ## regenerate the demo data (deterministic; the result is committed)
+	$(PY) fixtures/demo/generate.py
+
+clean: ## remove generated output (not .venv)
+	rm -rf fixtures/demo/out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,276 @@
+"""The feed job: read the catalog in chunks, clean, check per platform, write every format, publish.
+
+Every row read is either written to a format's file or rejected for that format with a reason;
+``FeedReport`` holds the counts and they add up per format.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+
+from feedgen import catalog, issues, publish, validate
+from feedgen.config import CATALOG_COLUMNS, FeedgenConfig, SourceConfig
+from feedgen.errors import ConfigError
+from feedgen.platforms import LABELS, PLATFORMS
+from feedgen.sources import ROW, read_chunks
+from feedgen.writers import FORMATS, filename_of, platform_of, writer_class
+from feedgen.writers.base import Channel, FeedWriter
+
+REJECTS_NAME = "rejects.csv"
+_MAX_LABEL_VALUES = 1000
+
+
+@dataclass(frozen=True)
+class FeedJob:
+    """Everything one feed run needs, from a config file or from ad hoc options."""
+
+    source: SourceConfig
+    out: Path
+    formats: tuple[str, ...]
+    currency: str
+    country: str
+    channel: Channel
+    columns: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    price_bands: tuple[float, ...] = (1000.0, 3000.0, 10000.0, 30000.0)
+    max_shrink: float = 0.2
+
+    @classmethod
+    def from_config(cls, config: FeedgenConfig, out: Path | None = None) -> FeedJob:
+        """The job a config file describes; ``out`` overrides ``feeds.out``."""
+        return cls(
+            source=config.catalog.source,
+            out=out if out is not None else config.feeds.out,
+            formats=tuple(config.feeds.formats),
+            currency=config.shop.currency,
+            country=config.shop.default_country,
+            channel=Channel(
+                title=config.shop.name, link=config.shop.url, description=f"{config.shop.name} catalog"
+            ),
+            columns=dict(config.catalog.columns),
+            labels=dict(config.feeds.labels),
+            price_bands=tuple(config.feeds.price_bands),
+            max_shrink=config.feeds.guard.max_shrink,
+        )
+
+
+@dataclass
+class FormatStats:
+    """Counts for one format."""
+
+    format: str
+    rows_read: int = 0
+    written: int = 0
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    warnings_by_reason: Counter[str] = field(default_factory=Counter)
+    bytes: int = 0
+    sha256: str = ""
+    previous_written: int | None = None
+    guard: str = ""
+    published: bool = False
+
+    @property
+    def rejected(self) -> int:
+        """Rows left out of this format (each counted once, under its first reason)."""
+        return sum(self.rejected_by_reason.values())
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON form used in ``feed_report.json``."""
+        return {
+            "file": filename_of(self.format),
+            "platform": platform_of(self.format),
+            "rows_read": self.rows_read,
+            "written": self.written,
+            "rejected": self.rejected,
+            "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
+            "warnings_by_reason": dict(sorted(self.warnings_by_reason.items())),
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+            "previous_written": self.previous_written,
+            "guard": self.guard,
+            "published": self.published,
+        }
+
+
+@dataclass
+class FeedReport:
+    """The outcome of a run: per-format counts and where the rejects went."""
+
+    started_at: str
+    as_of: str
+    source: str
+    rows_read: int = 0
+    formats: dict[str, FormatStats] = field(default_factory=dict)
+    issues: int = 0
+    label_values: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON form written as ``feed_report.json``."""
+        return {
+            "started_at": self.started_at,
+            "as_of": self.as_of,
+            "source": self.source,
+            "rows_read": self.rows_read,
+            "issues_in_rejects_csv": self.issues,
+            "distinct_label_values": self.label_values,
+            "formats": {name: stats.as_dict() for name, stats in self.formats.items()},
+        }
+
+
+ProgressHook = Callable[[int], None]
+
+
+def run(
+    job: FeedJob,
+    *,
+    publish_files: bool = True,
+    force: bool = False,
+    as_of: datetime | None = None,
+    progress: ProgressHook | None = None,
+    rejects_to: Path | None = None,
+) -> FeedReport:
+    """Build every format of ``job``; publish atomically unless ``publish_files`` is False (validate)."""
+    _check_labels(job)
+    as_of = as_of or datetime.now(UTC)
+    report = FeedReport(
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        as_of=as_of.isoformat(timespec="seconds"),
+        source=job.source.describe(),
+    )
+    report.formats = {fmt: FormatStats(fmt) for fmt in job.formats}
+    ctx = catalog.CleanContext(currency=job.currency, as_of=as_of, price_bands=job.price_bands)
+    platforms = sorted({platform_of(fmt) for fmt in job.formats})
+    staged: list[publish.Staged] = []
+    handles: list[IO[bytes]] = []
+    writers: dict[str, FeedWriter] = {}
+    try:
+        rejects_target = job.out / REJECTS_NAME if publish_files else rejects_to
+        rejects_file: IO[str] | None = None
+        if rejects_target is not None:
+            rejects_stage, fd = publish.stage(rejects_target)
+            staged.append(rejects_stage)
+            rejects_file = open(fd, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in finally
+            handles.append(rejects_file)  # type: ignore[arg-type]
+        rejects = csv.writer(rejects_file) if rejects_file else None
+        if rejects:
+            rejects.writerow(issues.COLUMNS)
+        if publish_files:
+            for fmt in job.formats:
+                item, fd = publish.stage(job.out / filename_of(fmt))
+                staged.append(item)
+                fh = open(fd, "wb", buffering=1 << 20)  # noqa: SIM115 - closed in finally
+                handles.append(fh)
+                writers[fmt] = writer_class(fmt)(fh, job.channel)
+        tracker = catalog.IdTracker()
+        label_values: dict[str, set[str]] = {label: set() for label in job.labels}
+        for chunk in read_chunks(job.source, CATALOG_COLUMNS, job.columns):
+            clean, found = catalog.clean(chunk, ctx)
+            clean["_duplicate"] = tracker.duplicates(clean["id"])
+            chunk_issues = [found]
+            for platform in platforms:
+                checked = validate.check(clean, PLATFORMS[platform], job.country, job.labels)
+                chunk_issues.append(checked)
+                _write_platform(clean, checked, found, platform, job, report, writers)
+            for label, column in job.labels.items():
+                if len(label_values[label]) <= _MAX_LABEL_VALUES:
+                    label_values[label].update(clean[column].unique())
+            merged = issues.concat(chunk_issues)
+            report.issues += len(merged)
+            if rejects:
+                rejects.writerows(merged.itertuples(index=False, name=None))
+            report.rows_read += len(chunk)
+            if progress:
+                progress(len(chunk))
+        for writer in writers.values():
+            writer.close()
+        for fh in handles:
+            fh.close()
+        report.label_values = {label: len(values - {""}) for label, values in label_values.items()}
+        if not publish_files:
+            if rejects_to is not None:
+                publish.publish(staged)
+            return report
+        _finish(job, report, staged, force)
+        return report
+    finally:
+        for fh in handles:
+            if not fh.closed:
+                fh.close()
+        for item in staged:
+            item.discard()
+
+
+def _write_platform(
+    clean: pd.DataFrame,
+    checked: pd.DataFrame,
+    found: pd.DataFrame,
+    platform: str,
+    job: FeedJob,
+    report: FeedReport,
+    writers: dict[str, FeedWriter],
+) -> None:
+    errors = checked[checked["severity"] == issues.ERROR]
+    first = errors.drop_duplicates("row")
+    reasons = Counter(first["field"] + ":" + first["reason"])
+    warned = pd.concat([checked[checked["severity"] == issues.WARNING], found])
+    warnings = Counter(warned["field"] + ":" + warned["reason"])
+    keep = ~clean[ROW].isin(errors["row"])
+    rows = validate.frame(clean.loc[keep], PLATFORMS[platform], job.labels)
+    for fmt in job.formats:
+        if platform_of(fmt) != platform:
+            continue
+        stats = report.formats[fmt]
+        stats.rows_read += len(clean)
+        stats.written += int(keep.sum())
+        stats.rejected_by_reason.update(reasons)
+        stats.warnings_by_reason.update(warnings)
+        if fmt in writers and len(rows):
+            writers[fmt].write(rows)
+
+
+def _finish(job: FeedJob, report: FeedReport, staged: list[publish.Staged], force: bool) -> None:
+    previous = publish.previous_counts(job.out)
+    results = []
+    for fmt, stats in report.formats.items():
+        result = publish.guard(fmt, stats.written, previous.get(fmt), job.max_shrink)
+        stats.previous_written = result.previous
+        stats.guard = "ok" if result.ok else ("forced: " if force else "refused: ") + result.problem
+        results.append(result)
+    for item in staged:
+        if item.final.name == REJECTS_NAME:
+            continue
+        fmt = next(f for f in job.formats if filename_of(f) == item.final.name)
+        report.formats[fmt].bytes, report.formats[fmt].sha256 = publish.file_digest(item.temp)
+    publish.enforce(results, force)
+    for stats in report.formats.values():
+        stats.published = True
+    item, fd = publish.stage(job.out / publish.REPORT_NAME)
+    staged.append(item)
+    with open(fd, "w", encoding="utf-8") as fh:
+        fh.write(report_json(report))
+    publish.publish(staged)
+
+
+def report_json(report: FeedReport) -> str:
+    """``feed_report.json`` text: stable key order, one trailing newline."""
+    return json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _check_labels(job: FeedJob) -> None:
+    for label, column in job.labels.items():
+        if label not in LABELS:
+            raise ConfigError(f"feeds.labels: {label!r} is not a label; use custom_label_0 … custom_label_4")
+        if column not in CATALOG_COLUMNS and column != "price_band":
+            raise ConfigError(f"feeds.labels.{label}: unknown column {column!r}")
+    unknown = [fmt for fmt in job.formats if fmt not in FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown format(s) {unknown}; allowed: {', '.join(FORMATS)}")

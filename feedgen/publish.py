@@ -1,0 +1,132 @@
+"""Atomic publishing and the guards that stop an empty or sharply shrunk feed.
+
+Platforms that fetch a feed on a schedule delete every product missing from it, so a truncated
+or empty file empties the catalog. Files are written to a temporary name in the same folder and
+renamed over the old one only after every guard passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from feedgen.errors import GuardError, PublishError
+
+log = logging.getLogger(__name__)
+
+REPORT_NAME = "feed_report.json"
+
+
+@dataclass
+class Staged:
+    """A file written under a temporary name, waiting to be published as ``final``."""
+
+    final: Path
+    temp: Path
+
+    def discard(self) -> None:
+        """Remove the temporary file; the published one is untouched."""
+        self.temp.unlink(missing_ok=True)
+
+
+def stage(final: Path) -> tuple[Staged, int]:
+    """Open a temporary file beside ``final``; returns the staged pair and an OS file descriptor."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    except OSError as exc:
+        raise PublishError(f"{final.parent}: cannot write there ({exc.strerror})") from None
+    return Staged(final=final, temp=Path(name)), fd
+
+
+def publish(staged: list[Staged]) -> None:
+    """Rename every staged file over its final name (each rename is atomic)."""
+    for item in staged:
+        try:
+            with open(item.temp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(item.temp, 0o644)
+            os.replace(item.temp, item.final)
+        except OSError as exc:
+            for rest in staged:
+                rest.discard()
+            raise PublishError(f"{item.final}: cannot publish ({exc.strerror}); earlier feed kept") from None
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """(size in bytes, sha256 hex) of a file."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+def previous_counts(out_dir: Path) -> dict[str, int]:
+    """Rows written per format by the last publish into ``out_dir`` (from its feed report)."""
+    path = out_dir / REPORT_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        log.warning("%s: unreadable; the shrink guard has no previous counts to compare with", path)
+        return {}
+    formats = data.get("formats", {}) if isinstance(data, dict) else {}
+    return {
+        name: int(info["written"])
+        for name, info in formats.items()
+        if isinstance(info, dict) and isinstance(info.get("written"), int) and info.get("published", True)
+    }
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    """What the guard found for one format."""
+
+    format: str
+    written: int
+    previous: int | None
+    problem: str  # "" when fine
+
+    @property
+    def ok(self) -> bool:
+        """True when the format may be published without --force."""
+        return not self.problem
+
+
+def guard(fmt: str, written: int, previous: int | None, max_shrink: float) -> GuardResult:
+    """Refuse an empty feed, or one that lost more than ``max_shrink`` of the last publish's rows."""
+    if written == 0:
+        return GuardResult(fmt, written, previous, "would be empty")
+    if previous and written < previous * (1 - max_shrink):
+        drop = 1 - written / previous
+        return GuardResult(
+            fmt,
+            written,
+            previous,
+            f"would shrink from {previous} to {written} rows ({drop:.0%}, limit {max_shrink:.0%})",
+        )
+    return GuardResult(fmt, written, previous, "")
+
+
+def enforce(results: list[GuardResult], force: bool) -> None:
+    """Raise ``GuardError`` for failed guards unless ``force``; with ``force`` log a warning instead."""
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return
+    lines = "; ".join(f"{r.format} {r.problem}" for r in failed)
+    if force:
+        log.warning("publishing despite the guard (--force): %s", lines)
+        return
+    raise GuardError(
+        f"refusing to publish: {lines}. The previous feeds are kept. Check the catalog source "
+        "and rejects.csv; rerun with --force if the change is intended."
+    )
