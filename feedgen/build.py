@@ -192,8 +192,8 @@ def run(
                 progress(len(chunk))
         for writer in writers.values():
             writer.close()
-        for fh in handles:
-            fh.close()
+        for handle in handles:
+            handle.close()
         report.label_values = {label: len(values - {""}) for label, values in label_values.items()}
         if not publish_files:
             if rejects_to is not None:
@@ -202,9 +202,9 @@ def run(
         _finish(job, report, staged, force)
         return report
     finally:
-        for fh in handles:
-            if not fh.closed:
-                fh.close()
+        for handle in handles:
+            if not handle.closed:
+                handle.close()
         for item in staged:
             item.discard()
 

@@ -7,12 +7,14 @@ the warnings it raised. Parsed facts the platform checks need are kept in ``_``-
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 from stdnum import ean
 
@@ -172,7 +174,7 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _apply(series: pd.Series, fn) -> pd.Series:  # type: ignore[no-untyped-def]
+def _apply(series: pd.Series, fn: Callable[[pa.Array], pa.Array]) -> pd.Series:
     return text.to_series(fn(text.to_arrow(series)), series.index)
 
 
@@ -196,8 +198,17 @@ def _sale(out: pd.DataFrame, ctx: CleanContext) -> tuple[tuple[pd.Series, pd.Ser
     window = win_text.where(keep, "")
     found = [
         issues.collect(
-            out, bad, issues.ALL, "sale_price", "sale_price_" + parsed["error"], WARNING, "sale price dropped"
-        ),
+            out,
+            bad & (parsed["error"] == error),
+            issues.ALL,
+            "sale_price",
+            f"sale_price_{error}",
+            WARNING,
+            "sale price dropped",
+        )
+        for error in parsed["error"][bad].unique()
+    ]
+    found += [
         issues.collect(
             out,
             not_lower,

@@ -50,4 +50,5 @@ def concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     if not parts:
         return empty()
     out = pd.concat(parts, ignore_index=True)
+    out["row"] = out["row"].astype("int64")
     return out.sort_values("row", kind="stable", ignore_index=True)

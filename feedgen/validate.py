@@ -5,6 +5,8 @@ Errors leave the row out of that platform's feed; warnings keep the row and are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from feedgen import issues
@@ -14,6 +16,7 @@ from feedgen.platforms import LABELS, Platform
 #: countries where Google requires color (and the other apparel attributes) for apparel
 _APPAREL_COLOR_COUNTRIES = frozenset({"BR", "FR", "DE", "JP", "GB", "US"})
 _TRUNCATE_MARK = "…"
+_Report = Callable[[pd.Series, str, str, str], None]
 _PRICE_REASONS = {"missing": "missing"}
 _PRICE_DETAIL = {
     "missing": "price is required",
@@ -79,7 +82,7 @@ def check(
     bad_gtin = ~clean["_gtin_ok"]
     if name == "google":
         err(bad_gtin, "gtin", "invalid_gtin", "wrong length or check digit")
-        _google_apparel(clean, country, err, warn)
+        _google_apparel(clean, country, err)
         no_ids = (clean["brand"] == "") & (clean["gtin"] == "")
         warn(no_ids, "brand", "brand_recommended", "Google needs a brand for most products")
     else:
@@ -145,7 +148,7 @@ def frame(clean: pd.DataFrame, platform: Platform, labels: dict[str, str]) -> pd
     return out
 
 
-def _google_apparel(clean: pd.DataFrame, country: str, err, warn) -> None:  # type: ignore[no-untyped-def]
+def _google_apparel(clean: pd.DataFrame, country: str, err: _Report) -> None:
     """Google's apparel rules: age_group, gender (and color in some countries) required, size for clothing."""
     apparel = _is_apparel(clean)
     if not apparel.any():

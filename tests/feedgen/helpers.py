@@ -26,7 +26,10 @@ GOOD = {
 
 def chunk(*rows: dict[str, str]) -> pd.DataFrame:
     """A raw chunk as ``read_chunks`` yields it: logical columns, strings, ``_row`` from 1."""
-    records = [{col: {**GOOD, "id": f"SKU-{i + 1}", **row}.get(col, "") for col in CATALOG_COLUMNS} for i, row in enumerate(rows)]
+    records = [
+        {col: {**GOOD, "id": f"SKU-{i + 1}", **row}.get(col, "") for col in CATALOG_COLUMNS}
+        for i, row in enumerate(rows)
+    ]
     frame = pd.DataFrame(records, columns=list(CATALOG_COLUMNS)).astype("str")
     frame.insert(0, ROW, range(1, len(rows) + 1))
     return frame

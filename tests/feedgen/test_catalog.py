@@ -7,7 +7,9 @@ import pandas as pd
 from feedgen import catalog
 from tests.feedgen.helpers import chunk
 
-CTX = catalog.CleanContext(currency="JPY", as_of=datetime(2026, 11, 20, tzinfo=UTC), price_bands=(2000.0, 5000.0))
+CTX = catalog.CleanContext(
+    currency="JPY", as_of=datetime(2026, 11, 20, tzinfo=UTC), price_bands=(2000.0, 5000.0)
+)
 
 
 def clean(*rows: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -15,16 +17,37 @@ def clean(*rows: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def test_text_columns_are_cleaned() -> None:
-    out, _ = clean({"title": ' Drink, "Pro"\nEdition ', "description": "<p>Tasty &amp; good</p>\x07", "brand": "A &amp; B"})
+    out, _ = clean(
+        {
+            "title": ' Drink, "Pro"\nEdition ',
+            "description": "<p>Tasty &amp; good</p>\x07",
+            "brand": "A &amp; B",
+        }
+    )
     assert out.loc[0, "title"] == 'Drink, "Pro" Edition'
     assert out.loc[0, "description"] == "Tasty & good"
     assert out.loc[0, "brand"] == "A & B"
 
 
 def test_availability_spellings_map_to_one_token() -> None:
-    values = ["in stock", "In Stock", "in_stock", "out-of-stock", "preorder", "available for order", "backorder", "maybe"]
+    values = [
+        "in stock",
+        "In Stock",
+        "in_stock",
+        "out-of-stock",
+        "preorder",
+        "available for order",
+        "backorder",
+        "maybe",
+    ]
     out, _ = clean(*({"availability": v} for v in values))
-    assert list(out["_availability"]) == ["in_stock"] * 3 + ["out_of_stock", "preorder", "backorder", "backorder", ""]
+    assert list(out["_availability"]) == ["in_stock"] * 3 + [
+        "out_of_stock",
+        "preorder",
+        "backorder",
+        "backorder",
+        "",
+    ]
 
 
 def test_prices_formatted_with_row_currency_or_shop_default() -> None:
@@ -55,14 +78,24 @@ def test_expired_sale_dropped_active_sale_kept_and_normalised() -> None:
 
 
 def test_gtin_check_digit() -> None:
-    out, _ = clean({"gtin": "4901234567894"}, {"gtin": "4901234567890"}, {"gtin": ""}, {"gtin": "036000291452"},
-                   {"gtin": "490-1234-567894"}, {"gtin": "12345"})
+    out, _ = clean(
+        {"gtin": "4901234567894"},
+        {"gtin": "4901234567890"},
+        {"gtin": ""},
+        {"gtin": "036000291452"},
+        {"gtin": "490-1234-567894"},
+        {"gtin": "12345"},
+    )
     assert list(out["_gtin_ok"]) == [True, False, True, True, True, False]
 
 
 def test_urls_must_be_absolute_http() -> None:
-    out, _ = clean({"link": "https://a.example/x"}, {"link": "/products/x"}, {"link": "ftp://a.example/x"},
-                   {"link": "https://a.example/x?q=1&amp;r=2"})
+    out, _ = clean(
+        {"link": "https://a.example/x"},
+        {"link": "/products/x"},
+        {"link": "ftp://a.example/x"},
+        {"link": "https://a.example/x?q=1&amp;r=2"},
+    )
     assert list(out["_link_ok"]) == [True, False, False, True]
     assert out.loc[3, "link"] == "https://a.example/x?q=1&r=2"
 
@@ -72,7 +105,10 @@ def test_additional_images_normalised_and_bad_ones_dropped() -> None:
         {"additional_image_link": "https://a.example/1.jpg, https://a.example/2.jpg"},
         {"additional_image_link": "https://a.example/1.jpg|not-a-url"},
     )
-    assert list(out["additional_image_link"]) == ["https://a.example/1.jpg,https://a.example/2.jpg", "https://a.example/1.jpg"]
+    assert list(out["additional_image_link"]) == [
+        "https://a.example/1.jpg,https://a.example/2.jpg",
+        "https://a.example/1.jpg",
+    ]
     assert list(found["reason"]) == ["invalid_url"]
 
 

@@ -32,7 +32,9 @@ def test_unescape_matches_html_unescape(raw: str, expected: str) -> None:
 
 def test_strip_tags_keeps_paragraph_breaks_and_comparisons() -> None:
     raw = "<p>First &amp; best</p><!-- hidden --><ul><li>one</li><li>two</li></ul>a < b and c > d<br/>end"
-    assert run([raw], html_allowed=True, keep_lines=True) == ["First & best\n\none\ntwo\na < b and c > d\nend"]
+    assert run([raw], html_allowed=True, keep_lines=True) == [
+        "First & best\n\none\ntwo\na < b and c > d\nend"
+    ]
 
 
 def test_encoded_html_is_decoded_then_stripped() -> None:

@@ -36,7 +36,11 @@ def test_required_fields(platform: str, field: str) -> None:
 
 def test_missing_and_bad_prices() -> None:
     found = checked("meta", {"price": ""}, {"price": "-500"}, {"price": "free"})
-    assert errors(found) == [(1, "price", "missing"), (2, "price", "invalid_price"), (3, "price", "invalid_price")]
+    assert errors(found) == [
+        (1, "price", "missing"),
+        (2, "price", "invalid_price"),
+        (3, "price", "invalid_price"),
+    ]
 
 
 def test_title_length_limits_differ_per_platform() -> None:
@@ -96,7 +100,9 @@ def test_label_length_checked_for_google_only() -> None:
 
 
 def test_frames_use_each_platforms_spelling() -> None:
-    rows = chunk({"availability": "backorder", "description": "d" * 6000, "gtin": "4901234567890", "line": "tea"})
+    rows = chunk(
+        {"availability": "backorder", "description": "d" * 6000, "gtin": "4901234567890", "line": "tea"}
+    )
     clean, _ = catalog.clean(rows, CTX)
     labels = {"custom_label_0": "line"}
     meta = validate.frame(clean, META, labels)

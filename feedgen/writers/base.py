@@ -1,0 +1,134 @@
+"""The writer base class: a platform-ready frame in, bytes appended to an open binary file out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, Self
+
+import numpy as np
+import pyarrow as pa
+
+from feedgen.platforms import PLATFORMS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: every column travels as large_string so that a big chunk never overflows 32-bit offsets
+STR = pa.large_string()
+
+
+@dataclass(frozen=True)
+class Channel:
+    """The shop as the feed's RSS ``<channel>`` names it (ignored by CSV and TSV)."""
+
+    title: str
+    link: str
+    description: str
+
+
+class FeedWriter(ABC):
+    """Append platform-ready frames to an open binary file, one chunk at a time."""
+
+    format: ClassVar[str]
+    platform: ClassVar[str]
+
+    def __init__(self, fh: BinaryIO, channel: Channel) -> None:
+        """Keep the file and write the format's header at once."""
+        self.fh = fh
+        self.channel = channel
+        self.fields: tuple[str, ...] = PLATFORMS[self.platform].fields
+        self.rows = 0
+        self._closed = False
+        self.fh.write(self._header())
+
+    def write(self, df: pd.DataFrame) -> None:
+        """Append the rows of one chunk; its columns must be the platform's fields, in order."""
+        if self._closed:
+            raise ValueError(f"{self.format} writer is closed; open a new one to write more rows")
+        table = self._table(df)
+        if table.num_rows:
+            self._write_table(table)
+            self.rows += table.num_rows
+
+    def close(self) -> None:
+        """Write the footer (once); the file itself stays open for the caller to close."""
+        if not self._closed:
+            self._closed = True
+            self.fh.write(self._footer())
+
+    def __enter__(self) -> Self:
+        """Use the writer in a ``with`` block that closes it on success."""
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close on success only."""
+        # No footer after an error: the caller drops the temporary file, and unterminated XML cannot parse.
+        if exc_type is None:
+            self.close()
+
+    def _header(self) -> bytes:
+        """Bytes written before the first row."""
+        return b""
+
+    def _footer(self) -> bytes:
+        """Bytes written after the last row."""
+        return b""
+
+    @abstractmethod
+    def _write_table(self, table: pa.Table) -> None:
+        """Serialise one non-empty chunk of checked string columns to ``self.fh``."""
+
+    def _table(self, df: pd.DataFrame) -> pa.Table:
+        """Check a chunk against the writer contract and turn it into an Arrow table of large strings."""
+        columns = tuple(str(c) for c in df.columns)
+        if columns != self.fields:
+            missing = [f for f in self.fields if f not in columns]
+            extra = [c for c in columns if c not in self.fields]
+            raise ValueError(
+                f"{self.format} writer needs exactly the {self.platform} fields in order; "
+                f"missing {missing}, unexpected {extra}"
+            )
+        arrays = []
+        for name in self.fields:
+            arr = pa.array(df[name], from_pandas=True)
+            is_text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+            if not is_text and not (pa.types.is_null(arr.type) and len(arr) == 0):
+                raise ValueError(f"column {name!r} is {arr.type}, not str; map values to strings first")
+            if arr.null_count:
+                raise ValueError(f"column {name!r} holds {arr.null_count} missing values; use '' for empty")
+            arrays.append(arr.cast(STR))
+        return pa.Table.from_arrays(arrays, names=list(self.fields))
+
+
+def value_buffers(values: pa.Array | pa.ChunkedArray) -> list[pa.Buffer]:
+    """Each chunk's string values laid end to end, sliced straight from its data buffer (no copy)."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    out = []
+    for chunk in chunks:
+        if chunk.null_count:
+            raise ValueError("cannot take the bytes of a string array holding nulls")
+        chunk = chunk.cast(STR)
+        offsets_buf, data_buf = chunk.buffers()[1:3]
+        if len(chunk) == 0 or data_buf is None:
+            continue
+        offsets = np.frombuffer(offsets_buf, dtype=np.int64)
+        start, end = int(offsets[chunk.offset]), int(offsets[chunk.offset + len(chunk)])
+        out.append(data_buf.slice(start, end - start))
+    return out
+
+
+def present_bytes(values: pa.Array | pa.ChunkedArray, candidates: bytes) -> bytes:
+    """Which of the candidate ASCII bytes occur anywhere in a string column, by a raw scan of its data."""
+    # A vectorised byte compare over the whole buffer is several times faster than a per-row
+    # substring search, and an ASCII byte never occurs inside a multi-byte UTF-8 sequence.
+    raws = [np.frombuffer(buf, dtype=np.uint8) for buf in value_buffers(values)]
+    return bytes(b for b in candidates if any(bool((raw == b).any()) for raw in raws))
+
+
+def scalar(text: str) -> pa.Scalar:
+    """A large_string scalar, the type the string kernels need beside large_string columns."""
+    return pa.scalar(text, STR)

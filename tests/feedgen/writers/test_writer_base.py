@@ -1,0 +1,119 @@
+"""The writer contract: registry, column checks, closing, and the Arrow buffer helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from writer_samples import CHANNEL, platform_frame
+
+from feedgen.writers import FORMATS, platform_of, writer_class
+from feedgen.writers.base import Channel, FeedWriter, present_bytes, value_buffers
+
+
+@pytest.mark.parametrize("fmt_name", list(FORMATS))
+def test_registry_matches_class_attributes(fmt_name: str) -> None:
+    cls = writer_class(fmt_name)
+    assert issubclass(cls, FeedWriter)
+    assert cls.format == fmt_name
+    assert cls.platform == platform_of(fmt_name)
+
+
+def test_base_class_is_abstract() -> None:
+    with pytest.raises(TypeError):
+        FeedWriter(io.BytesIO(), CHANNEL)  # type: ignore[abstract]
+
+
+def test_channel_is_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        CHANNEL.title = "other"  # type: ignore[misc]
+    assert Channel("a", "b", "c") == Channel("a", "b", "c")
+
+
+def _writer(fmt: str) -> tuple[FeedWriter, io.BytesIO]:
+    fh = io.BytesIO()
+    return writer_class(fmt)(fh, CHANNEL), fh
+
+
+def test_wrong_columns_are_refused_before_anything_is_written(fmt: str, frame: pd.DataFrame) -> None:
+    writer, fh = _writer(fmt)
+    header = fh.getvalue()
+    with pytest.raises(ValueError, match="missing"):
+        writer.write(frame.drop(columns=["title"]))
+    with pytest.raises(ValueError, match="in order"):
+        writer.write(frame[list(reversed(frame.columns))])
+    with pytest.raises(ValueError, match="unexpected"):
+        writer.write(frame.assign(extra=""))
+    assert fh.getvalue() == header
+
+
+def test_missing_values_are_refused(fmt: str, frame: pd.DataFrame) -> None:
+    writer, _ = _writer(fmt)
+    bad = frame.copy()
+    bad.loc[1, "title"] = pd.NA
+    with pytest.raises(ValueError, match="'title' holds 1 missing"):
+        writer.write(bad)
+
+
+def test_non_string_columns_are_refused(fmt: str, frame: pd.DataFrame) -> None:
+    writer, _ = _writer(fmt)
+    bad = frame.copy()
+    bad["price"] = np.arange(len(frame))
+    with pytest.raises(ValueError, match="'price' is int64, not str"):
+        writer.write(bad)
+
+
+def test_close_writes_the_footer_once_and_leaves_the_file_open(fmt: str, frame: pd.DataFrame) -> None:
+    writer, fh = _writer(fmt)
+    writer.write(frame)
+    writer.close()
+    once = fh.getvalue()
+    writer.close()
+    assert fh.getvalue() == once
+    assert not fh.closed
+    with pytest.raises(ValueError, match="closed"):
+        writer.write(frame)
+
+
+def test_context_manager_closes_on_success_only(fmt: str, frame: pd.DataFrame) -> None:
+    fh = io.BytesIO()
+    with writer_class(fmt)(fh, CHANNEL) as writer:
+        writer.write(frame)
+    assert writer.rows == len(frame)
+    complete = fh.getvalue()
+
+    fh = io.BytesIO()
+    with pytest.raises(RuntimeError), writer_class(fmt)(fh, CHANNEL) as writer:
+        writer.write(frame)
+        raise RuntimeError("source failed mid-run")
+    if fmt.endswith("-xml"):
+        # no closing tags: the truncated file cannot parse, so it cannot be published by mistake
+        assert complete.endswith(b"</channel></rss>\n")
+        assert not fh.getvalue().endswith(b"</channel></rss>\n")
+
+
+def test_value_buffers_respect_slices_and_chunks() -> None:
+    arr = pa.array(["ab", "", "cde", "f"], pa.large_string())
+    assert b"".join(b.to_pybytes() for b in value_buffers(arr.slice(1, 2))) == b"cde"
+    chunked = pa.chunked_array([arr.slice(0, 1), arr.slice(2, 2)])
+    assert [b.to_pybytes() for b in value_buffers(chunked)] == [b"ab", b"cdef"]
+    assert value_buffers(pa.array([], pa.large_string())) == []
+    with pytest.raises(ValueError, match="nulls"):
+        value_buffers(pa.array(["a", None]))
+
+
+def test_present_bytes_finds_ascii_only_where_it_is() -> None:
+    arr = pa.array(["緑茶 & more", "x<y", "plain"], pa.large_string())
+    assert present_bytes(arr, b"&<>\r") == b"&<"
+    assert present_bytes(arr.slice(2), b"&<>\r") == b""
+
+
+def test_sample_frame_is_platform_ready() -> None:
+    for platform in ("meta", "google", "tiktok"):
+        df = platform_frame(platform)
+        assert all(str(t) == "str" for t in df.dtypes)
+        assert not df.isna().any().any()
