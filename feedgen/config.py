@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+from urllib.parse import quote
 
 import pycountry
 import yaml
@@ -263,14 +264,41 @@ def check_top_level(path: Path, data: dict[str, Any]) -> None:
         raise ConfigError(f"{path}: unknown top-level section(s) {', '.join(unknown)}; allowed: {allowed}")
 
 
-def format_validation_error(path: Path, exc: ValidationError) -> str:
-    """Every pydantic error on its own line, with its location in the file."""
+def format_validation_error(path: Path, exc: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """Every pydantic error on its own line, with its location in the file (and allowed keys)."""
     lines = [f"{path}: {exc.error_count()} config error(s):"]
     for err in exc.errors():
         loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden" and model is not None:
+            allowed = _fields_at(model, err["loc"][:-1])
+            if allowed:
+                msg = f"unknown key; allowed here: {', '.join(allowed)}"
         lines.append(f"  {loc}: {msg}")
     return "\n".join(lines)
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys a nested model accepts at ``loc`` (empty when the path leaves the models)."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if current else None
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    return [name for name in current.model_fields if name != "base_dir"] if current else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def load_config(path: Path | str) -> FeedgenConfig:
@@ -282,7 +310,7 @@ def load_config(path: Path | str) -> FeedgenConfig:
     try:
         config = FeedgenConfig.model_validate({**own, "base_dir": path.resolve().parent})
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from None
+        raise ConfigError(format_validation_error(path, exc, FeedgenConfig)) from None
     return config.resolved()
 
 
@@ -290,8 +318,9 @@ def _fill_env(url: str) -> str:
     def repl(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in os.environ:
-            raise ConfigError(f"source url: environment variable {name} is not set")
-        return os.environ[name]
+            raise ConfigError(f"source url: environment variable {name} is not set; export it before running")
+        # a value fills one part of the URL (a password, say): encode what would break the URL
+        return quote(os.environ[name], safe="")
 
     return _ENV_REF.sub(repl, url)
 

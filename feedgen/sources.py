@@ -57,8 +57,7 @@ def source_columns(source: SourceConfig) -> list[str]:
     if kind == "csv":
         return _csv_header(source)
     if kind == "parquet":
-        assert source.path is not None
-        return list(pq.ParquetFile(source.path).schema_arrow.names)
+        return list(_open_parquet(source).schema_arrow.names)
     for chunk in _sql_chunks(source.model_copy(update={"chunk_size": 1})):
         return list(chunk.columns)
     return []
@@ -90,11 +89,19 @@ def _raw_chunks(source: SourceConfig) -> Iterator[pd.DataFrame]:
         yield from _sql_chunks(source)
 
 
+def _delimiter(source: SourceConfig) -> str:
+    """The configured delimiter; a tab for a ``.tsv`` file when none was set."""
+    assert source.path is not None
+    if "delimiter" not in source.model_fields_set and source.path.suffix.lower() == ".tsv":
+        return "\t"
+    return source.delimiter
+
+
 def _csv_header(source: SourceConfig) -> list[str]:
     assert source.path is not None
     try:
         with open(source.path, encoding=source.encoding, newline="") as fh:
-            header = next(csv.reader(fh, delimiter=source.delimiter), None)
+            header = next(csv.reader(fh, delimiter=_delimiter(source)), None)
     except FileNotFoundError:
         raise SourceError(f"{source.path}: file not found") from None
     except UnicodeDecodeError:
@@ -107,19 +114,30 @@ def _csv_header(source: SourceConfig) -> list[str]:
     return header
 
 
+def _has_data(source: SourceConfig) -> bool:
+    """True when the CSV holds at least one record after its header."""
+    assert source.path is not None
+    with open(source.path, encoding=source.encoding, newline="") as fh:
+        reader = csv.reader(fh, delimiter=_delimiter(source))
+        next(reader, None)
+        return next(reader, None) is not None
+
+
 def _csv_chunks(source: SourceConfig) -> Iterator[pd.DataFrame]:
     assert source.path is not None
     header = _csv_header(source)
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise SourceError(f"{source.path}: duplicate column name(s) in the header: {dupes}")
+    if not _has_data(source):
+        return  # header only (pyarrow cannot skip a header that has no line break after it)
     read = pacsv.ReadOptions(
         column_names=header,
         skip_rows=1,
         encoding=source.encoding,
         block_size=max(1 << 20, min(source.chunk_size * 512, 64 << 20)),
     )
-    parse = pacsv.ParseOptions(delimiter=source.delimiter, newlines_in_values=True)
+    parse = pacsv.ParseOptions(delimiter=_delimiter(source), newlines_in_values=True)
     convert = pacsv.ConvertOptions(
         column_types={name: pa.string() for name in header},
         strings_can_be_null=False,
@@ -145,14 +163,18 @@ def _csv_chunks(source: SourceConfig) -> Iterator[pd.DataFrame]:
         raise SourceError(f"{source.path}: cannot parse CSV ({_first_line(exc)})") from None
 
 
-def _parquet_chunks(source: SourceConfig) -> Iterator[pd.DataFrame]:
+def _open_parquet(source: SourceConfig) -> pq.ParquetFile:
     assert source.path is not None
     try:
-        parquet = pq.ParquetFile(source.path)
+        return pq.ParquetFile(source.path)
     except FileNotFoundError:
         raise SourceError(f"{source.path}: file not found") from None
     except pa.ArrowInvalid as exc:
         raise SourceError(f"{source.path}: not a Parquet file ({_first_line(exc)})") from None
+
+
+def _parquet_chunks(source: SourceConfig) -> Iterator[pd.DataFrame]:
+    parquet = _open_parquet(source)
     for batch in parquet.iter_batches(batch_size=source.chunk_size):
         yield _batches_to_frame([batch])
 
@@ -175,8 +197,11 @@ def _sql_chunks(source: SourceConfig) -> Iterator[pd.DataFrame]:
     else:
         statement = sa.text(source.query or "")
     try:
-        with engine.connect().execution_options(stream_results=True) as conn:
-            result = conn.execute(statement)
+        # the result (a server-side cursor) closes before the connection, also when the caller stops early
+        with (
+            engine.connect().execution_options(stream_results=True) as conn,
+            conn.execute(statement) as result,
+        ):
             names = list(result.keys())
             while rows := result.fetchmany(source.chunk_size):
                 # dtype=object: an int column with NULLs must not become float (big ids lose digits)

@@ -64,7 +64,9 @@ def test_bad_rows_are_rejected_with_reason(demo: tuple[Path, build.FeedReport], 
     errors = [r for r in rejects(out) if r["id"] == sku and r["severity"] == "error"]
     if case == "duplicate_id":
         errors = [r for r in errors if int(r["row"]) == CASES[case]["rows"][1]]
-    assert {(r["platform"], r["field"], r["reason"]) for r in errors} >= {(p, field, reason) for p in platforms}
+    assert {(r["platform"], r["field"], r["reason"]) for r in errors} >= {
+        (p, field, reason) for p in platforms
+    }
     assert {r["platform"] for r in errors} == set(platforms)
     published = meta_rows(out)
     if "meta" in platforms and case != "duplicate_id":
@@ -89,7 +91,10 @@ def test_messy_text_is_cleaned_not_rejected(demo: tuple[Path, build.FeedReport])
     html_desc = rows[CASES["html_description"]["sku"]]["description"]
     assert "<" not in html_desc and "&amp;" not in html_desc and "&#" not in html_desc
     control = rows[CASES["control_characters"]["sku"]]
-    assert not any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in control["title"] + control["description"])
+    assert not any(
+        unicodedata.category(ch) == "Cc" and ch not in "\n\t"
+        for ch in control["title"] + control["description"]
+    )
     title = rows[CASES["quotes_commas_newlines_title"]["sku"]]["title"]
     assert '"' in title and "," in title and "\n" not in title
     nfd = rows[CASES["nfd_text"]["sku"]]["title"]
