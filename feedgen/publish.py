@@ -44,13 +44,13 @@ def stage(final: Path) -> tuple[Staged, int]:
     return Staged(final=final, temp=Path(name)), fd
 
 
-def publish(staged: list[Staged]) -> None:
-    """Rename every staged file over its final name (each rename is atomic)."""
+def publish(staged: list[Staged], mode: int = 0o644) -> None:
+    """Rename every staged file over its final name (each rename is atomic), with permissions ``mode``."""
     for item in staged:
         try:
             with open(item.temp, "rb") as fh:
                 os.fsync(fh.fileno())
-            os.chmod(item.temp, 0o644)
+            os.chmod(item.temp, mode)
             os.replace(item.temp, item.final)
         except OSError as exc:
             for rest in staged:
