@@ -1,0 +1,120 @@
+"""``audiences``: a thin click layer over the people side's library; it parses, calls, reports."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from audiences.config import load_config
+from audiences.errors import AudiencesError, ConfigError
+from audiences.hashfile import HashOptions, HashSummary, hash_file
+from audiences.normalize import NORMALIZATION_SPEC_VERSION, PHONE_FORMATS, PLATFORMS
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log detail on stderr (-vv for debug).")
+@click.version_option(package_name="retarget-exporter")
+def main(verbose: int) -> None:
+    """Build, hash, export and audit retargeting audiences."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@main.command("hash")
+@click.option(
+    "--platform", required=True, type=click.Choice(PLATFORMS), help="Whose rules and template to use."
+)
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), help="Take column names and country from it."
+)
+@click.option("--default-country", help="ISO 3166-1 alpha-2 code for phones and addresses without a country.")
+@click.option(
+    "--tiktok-phone-format",
+    type=click.Choice(PHONE_FORMATS),
+    default="e164",
+    show_default=True,
+    help="TikTok phones before hashing: E.164 with + or digits only.",
+)
+@click.option(
+    "--chunk-size", type=click.IntRange(min=1), default=100_000, show_default=True, help="Rows per chunk."
+)
+@click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
+def hash_command(
+    platform: str,
+    input_path: Path,
+    output_path: Path,
+    config_path: Path | None,
+    default_country: str | None,
+    tiktok_phone_format: str,
+    chunk_size: int,
+    jobs: int | None,
+) -> None:
+    """Normalize and SHA-256-hash a customer file into PLATFORM's upload file, one row per input row.
+
+    INPUT is a CSV or Parquet file with logical column names (email, phone, first_name, last_name, city,
+    state, zip, country, gender, birth_date, madid, extern_id; any subset), or the shop's own names mapped
+    by the config's customers.columns. Prints counts per column at the end, never values.
+    """
+    with _errors():
+        mapping: dict[str, str] = {}
+        country = default_country
+        if config_path is not None:
+            config = load_config(config_path)
+            mapping = dict(config.customers.columns) if config.customers else {}
+            country = country or config.shop.default_country
+        if input_path.resolve() == output_path.resolve():
+            raise ConfigError("OUTPUT must differ from INPUT")
+        options = HashOptions(platform, country.upper() if country else None, tiktok_phone_format)
+        with _progress("hashing") as hook:
+            summary = hash_file(
+                input_path, output_path, options, mapping, chunk_size=chunk_size, jobs=jobs, progress=hook
+            )
+        _print_summary(summary, output_path)
+
+
+def _print_summary(summary: HashSummary, output: Path) -> None:
+    table = Table(
+        title=f"{summary.rows} rows → {output} ({summary.platform}, spec {NORMALIZATION_SPEC_VERSION})"
+    )
+    for name in ("column", "kind", "valid", "blank", "invalid"):
+        table.add_column(name, justify="left" if name in {"column", "kind"} else "right")
+    for column in summary.columns:
+        counts = summary.counts.get(column, {})
+        kind = "sha256" if column in summary.hashed_columns else "plain"
+        table.add_row(column, kind, *(str(counts.get(s, 0)) for s in ("valid", "blank", "invalid")))
+    Console(width=120).print(table)
+    click.echo(f"rows with no usable identifier: {summary.empty_rows}")
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except AudiencesError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int], None] | None]:
+    if not sys.stderr.isatty():
+        yield None
+        return
+    columns = (TextColumn(label), TextColumn("{task.completed:,} rows"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda rows: bar.advance(task, rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

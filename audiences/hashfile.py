@@ -1,0 +1,158 @@
+"""``audiences hash``: a customer file in, one platform's hashed upload file out, in bounded memory.
+
+The input is read in chunks; chunks are normalized and hashed on every core (in order), and the output
+is written to a temporary file that replaces the target only when the whole file is done.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from audiences.config import IDENTIFIER_COLUMNS
+from audiences.errors import ConfigError, DataError
+from audiences.exports import ExportResult, export_frame
+from feedgen import publish
+from feedgen.config import SourceConfig
+from feedgen.errors import FeedgenError
+from feedgen.sources import ROW, read_chunks, source_columns
+
+_QUOTE_NONE = pacsv.WriteOptions(include_header=False, quoting_style="none", eol="\n")
+_QUOTE_NEEDED = pacsv.WriteOptions(include_header=False, quoting_style="needed", eol="\n")
+
+
+@dataclass
+class HashSummary:
+    """What ``hash_file`` did, with no values: rows, per-column counts, and the columns written."""
+
+    platform: str
+    rows: int = 0
+    columns: list[str] = field(default_factory=list)
+    hashed_columns: tuple[str, ...] = ()
+    plain_columns: tuple[str, ...] = ()
+    empty_rows: int = 0
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, result: ExportResult) -> None:
+        """Fold one chunk's result into the totals."""
+        self.rows += len(result.frame)
+        self.empty_rows += int(result.empty_rows.sum())
+        for column, counts in result.counts.items():
+            totals = self.counts.setdefault(column, {"valid": 0, "blank": 0, "invalid": 0})
+            for status, n in counts.items():
+                totals[status] = totals.get(status, 0) + n
+
+
+@dataclass(frozen=True)
+class HashOptions:
+    """How to hash: the platform, the country for numbers and addresses without one, the phone form."""
+
+    platform: str
+    default_country: str | None
+    tiktok_phone_format: str = "e164"
+
+    def export(self, frame: pd.DataFrame) -> ExportResult:
+        """The platform's upload frame for ``frame`` (logical identifier columns)."""
+        return export_frame(
+            frame, self.platform, self.default_country, tiktok_phone_format=self.tiktok_phone_format
+        )
+
+
+def hash_file(
+    input_path: Path,
+    output_path: Path,
+    options: HashOptions,
+    mapping: Mapping[str, str] | None = None,
+    *,
+    chunk_size: int = 100_000,
+    jobs: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> HashSummary:
+    """Hash ``input_path`` (CSV or Parquet, logical or mapped columns) into ``output_path``."""
+    mapping = dict(mapping or {})
+    source = SourceConfig(path=input_path, chunk_size=chunk_size)
+    try:
+        have = set(source_columns(source))
+    except FeedgenError as exc:
+        raise ConfigError(str(exc)) from None
+    present = [c for c in IDENTIFIER_COLUMNS if mapping.get(c, c) in have]
+    if not present:
+        raise ConfigError(
+            f"{input_path}: no identifier column; expected any of {', '.join(IDENTIFIER_COLUMNS)} "
+            "(or map the file's names with customers.columns in --config)"
+        )
+    summary = HashSummary(platform=options.platform)
+    staged, fd = publish.stage(output_path)
+    try:
+        with open(fd, "wb") as out:
+            for result in _results(source, present, mapping, options, jobs):
+                if not summary.columns:
+                    summary.columns = list(result.frame.columns)
+                    summary.hashed_columns, summary.plain_columns = (
+                        result.hashed_columns,
+                        result.plain_columns,
+                    )
+                    out.write((",".join(summary.columns) + "\n").encode())
+                _write_csv(result.frame, out)
+                summary.add(result)
+                if progress:
+                    progress(len(result.frame))
+            if not summary.columns:  # no data rows: still write the header of the columns we have
+                empty = options.export(pd.DataFrame({c: pd.Series([], dtype="str") for c in present}))
+                summary.columns = list(empty.frame.columns)
+                summary.hashed_columns, summary.plain_columns = empty.hashed_columns, empty.plain_columns
+                out.write((",".join(summary.columns) + "\n").encode())
+        publish.publish([staged], mode=0o600)
+    except FeedgenError as exc:
+        raise DataError(str(exc)) from None
+    finally:
+        staged.discard()
+    return summary
+
+
+def _export(chunk: pd.DataFrame, options: HashOptions) -> ExportResult:
+    return options.export(chunk.drop(columns=[ROW]))
+
+
+def _results(
+    source: SourceConfig,
+    present: list[str],
+    mapping: dict[str, str],
+    options: HashOptions,
+    jobs: int | None,
+) -> Iterator[ExportResult]:
+    """Export results in input order; with more than one job, chunks run in worker processes."""
+    chunks = read_chunks(source, present, mapping)
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    if workers <= 1:
+        for chunk in chunks:
+            yield _export(chunk, options)
+        return
+    pending: deque[Future[ExportResult]] = deque()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for chunk in chunks:
+            pending.append(pool.submit(_export, chunk, options))
+            if len(pending) > workers:  # bounded: at most workers + 1 chunks in flight
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _write_csv(frame: pd.DataFrame, out: object) -> None:
+    """Rows without quotes (hashes never need them); quoted only when a plain value needs it."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    try:
+        pacsv.write_csv(table, sink, _QUOTE_NONE)
+    except pa.ArrowInvalid:
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(table, sink, _QUOTE_NEEDED)
+    out.write(memoryview(sink.getvalue()))  # type: ignore[attr-defined]

@@ -1,0 +1,77 @@
+"""SHA-256 of normalized values over whole columns: blanks stay blank, digests pass through.
+
+Measured on 200k distinct e-mails (2 cores): a list comprehension over ``hashlib.sha256`` takes
+~0.10 s; threads over chunks are slower (~0.14 s: hashlib keeps the GIL for inputs under 2 KiB);
+dictionary-encoding first costs ~0.14 s more on distinct values but makes repetitive columns
+(country, gender, birth year) ~25x faster. So a small sample decides whether to encode
+(``per_distinct``, which the normalizers use too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+SHA256_HEX = r"^[0-9a-fA-F]{64}$"
+_SAMPLE = 2048
+
+
+def arrow_text(values: pd.Series | list[str | None]) -> pa.Array:
+    """One contiguous Arrow string array (pandas may hand over several chunks)."""
+    array = pa.array(values, type=pa.string())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def is_sha256_hex(values: pa.Array) -> np.ndarray:
+    """Rows that already hold a 64-hex SHA-256 digest (either case)."""
+    return pc.fill_null(pc.match_substring_regex(values, SHA256_HEX), False).to_numpy(zero_copy_only=False)
+
+
+def sha256_array(values: pa.Array) -> pa.Array:
+    """Lowercase hex SHA-256 of each value's UTF-8 bytes; "" where blank; digests lowercased, not rehashed."""
+    values = values.cast(pa.string())
+    blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(values), ""), True).to_numpy(zero_copy_only=False)
+    digest = is_sha256_hex(values)
+    todo = np.flatnonzero(~blank & ~digest)
+    out = pc.if_else(pa.array(digest), pc.utf8_lower(values), pa.scalar("", pa.string()))
+    if not len(todo):
+        return out
+    hashed = _hash(values.take(todo))
+    return pc.replace_with_mask(out, _mask(todo, len(values)), hashed)
+
+
+def sha256_column(s: pd.Series) -> pd.Series:
+    """``sha256_array`` over a Series of str; the index is kept."""
+    return pd.Series(sha256_array(arrow_text(s)), index=s.index, dtype="str")
+
+
+def per_distinct(
+    values: pa.Array, transform: Callable[[pa.Array], pa.Array], always: bool = False
+) -> pa.Array:
+    """``transform`` per distinct value if the column repeats itself (or ``always``), else on it whole."""
+    sample = values.slice(0, _SAMPLE)
+    if always or len(pc.unique(sample)) * 2 < len(sample):
+        encoded = pc.dictionary_encode(values)
+        return transform(encoded.dictionary).take(encoded.indices)
+    return transform(values)
+
+
+def _hash(values: pa.Array) -> pa.Array:
+    """Hash non-blank values, once per distinct value when the column repeats itself."""
+    return per_distinct(values, _digests)
+
+
+def _digests(values: pa.Array) -> pa.Array:
+    sha256 = hashlib.sha256
+    return pa.array([sha256(v).hexdigest() for v in values.cast(pa.binary()).to_pylist()], type=pa.string())
+
+
+def _mask(rows: np.ndarray, n: int) -> pa.Array:
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return pa.array(mask)

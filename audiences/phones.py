@@ -1,0 +1,333 @@
+"""Phone numbers to E.164 over whole columns, giving exactly what ``phonenumbers`` gives.
+
+``phonenumbers.parse`` costs about 50 µs a number and customer phones are nearly all distinct, so
+caching alone does not help. The fast path re-enacts the library's own steps (country calling code,
+national prefix, possible lengths, number-type patterns, region choice for shared codes) from its
+metadata, as RE2 regexes over the column, one group per region or calling code. Whatever is not
+one of the plain forms it knows goes to the library itself, once per distinct (text, region).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+import numpy as np
+import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneMetadata, PhoneNumberFormat
+
+# Plain forms: "+" or "00", digits with spaces, dots, dashes, slashes and parentheses, and an
+# optional "x"/"ext." extension of up to 6 digits, a strict subset of what the library strips.
+_FAST = r"^(?P<intl>\+|00)?(?P<body>[0-9(][0-9 ()./\-]*[0-9])(?:[ ]*(?i:ext|x)[.:]?[ ]*[0-9]{1,6})?$"
+_MIN_NSN, _MAX_NSN = 2, 17
+# Number types in the order the library tests them; only "matches any" matters for validity.
+_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail")
+
+
+class _Slow(Exception):
+    """This group's metadata uses something the fast path does not re-enact."""
+
+
+class _Rows:
+    """Per-row results: the E.164 found, and which rows are left to the library."""
+
+    def __init__(self, n: int) -> None:
+        self.e164 = np.full(n, None, dtype=object)
+        self.slow = np.zeros(n, dtype=bool)
+
+
+def library_e164(text: str, region: str | None) -> str | None:
+    """E.164 of one cleaned text by the library alone (None when not a valid number); "00" means "+"."""
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def clean_text(raw: pa.Array) -> pa.Array:
+    """NFKC (full-width digits and "＋" become ASCII) and trimmed; whitespace-only becomes null."""
+    text = pc.utf8_trim_whitespace(pc.utf8_normalize(raw, form="NFKC"))
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def e164_column(raw: pa.Array, regions: pa.Array) -> pa.Array:
+    """E.164 (with "+") per row; null where blank or not a valid number. ``regions``: alpha-2 or null."""
+    text = clean_text(raw.cast(pa.string()))
+    regions = pc.utf8_upper(regions.cast(pa.string()))
+    res = _Rows(len(text))
+    present = pc.is_valid(text).to_numpy(zero_copy_only=False)
+    plain = pc.fill_null(pc.match_substring_regex(text, _FAST), False).to_numpy(zero_copy_only=False)
+    res.slow[:] = present & ~plain
+    fast = np.flatnonzero(plain)
+    parts = pc.extract_regex(text.take(fast), _FAST)
+    digits = pc.replace_substring_regex(pc.struct_field(parts, "body"), r"[^0-9]", "")
+    intl = pc.not_equal(pc.struct_field(parts, "intl"), "").to_numpy(zero_copy_only=False)
+    # Very short numbers and "+0…" take the library's rarer error paths: leave them to it.
+    zero_code = intl & pc.starts_with(digits, "0").to_numpy(zero_copy_only=False)
+    short = (pc.utf8_length(digits).to_numpy() < 4) | zero_code
+    res.slow[fast[short]] = True
+    keep = ~short
+    fast, digits, intl = fast[keep], digits.filter(pa.array(keep)), intl[keep]
+    _international(fast[intl], digits.filter(pa.array(intl)), res)
+    national = ~intl
+    _national(fast[national], digits.filter(pa.array(national)), regions.take(fast[national]), res)
+    _library_rows(text, regions, res)
+    return pa.array(res.e164, type=pa.string())
+
+
+def _library_rows(text: pa.Array, regions: pa.Array, res: _Rows) -> None:
+    """Rows the fast path left: one library call per distinct (text, region)."""
+    rows = np.flatnonzero(res.slow)
+    if not len(rows):
+        return
+    pairs = list(zip(text.take(rows).to_pylist(), regions.take(rows).to_pylist(), strict=True))
+    done = {pair: library_e164(pair[0], pair[1]) for pair in set(pairs) if pair[0] is not None}
+    res.e164[rows] = [done.get(pair) for pair in pairs]
+
+
+def _international(rows: np.ndarray, digits: pa.Array, res: _Rows) -> None:
+    """Numbers written with "+" or "00": calling code first, then the national part."""
+    cc = np.zeros(len(rows), dtype=np.int64)
+    for width in (3, 2, 1):  # the library takes the shortest known code: shorter ones overwrite
+        head = pc.utf8_slice_codeunits(digits, 0, width)
+        known = pc.is_in(head, _codes(width)).to_numpy(zero_copy_only=False)
+        cc[known] = head.filter(known).cast(pa.int64()).to_numpy()
+    res.slow[rows[cc == 0]] = True
+    for code in np.unique(cc[cc != 0]):
+        sel = np.flatnonzero(cc == code)
+        nat = pc.utf8_slice_codeunits(digits.take(sel), len(str(code)))
+        try:
+            _finish(int(code), nat, _main_metadata(int(code)), rows[sel], res)
+        except _Slow:
+            res.slow[rows[sel]] = True
+
+
+def _national(rows: np.ndarray, digits: pa.Array, regions: pa.Array, res: _Rows) -> None:
+    """Numbers without "+"/"00", read with the row's region, as ``phonenumbers.parse`` would."""
+    encoded = pc.dictionary_encode(pc.fill_null(regions, ""))
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    for i, region in enumerate(encoded.dictionary.to_pylist()):
+        sel = np.flatnonzero(indices == i)
+        try:
+            if not region:
+                raise _Slow("no region")
+            _national_region(str(region), rows[sel], digits.take(sel), res)
+        except _Slow:
+            res.slow[rows[sel]] = True
+
+
+def _national_region(region: str, rows: np.ndarray, digits: pa.Array, res: _Rows) -> None:
+    """One region's national-form numbers: its IDD, its own calling code written without "+", trunk prefix."""
+    meta: Any = PhoneMetadata.metadata_for_region(region, None)
+    if meta is None:
+        raise _Slow(region)
+    idd = np.zeros(len(rows), dtype=bool)
+    if meta.international_prefix:
+        idd = _prefix_match(digits, meta.international_prefix)
+    res.slow[rows[idd]] = True
+    cc = str(meta.country_code)
+    starts = ~idd & pc.starts_with(digits, cc).to_numpy(zero_copy_only=False)
+    extracted = np.zeros(len(rows), dtype=bool)
+    if starts.any():
+        sel = np.flatnonzero(starts)
+        whole = digits.take(sel)
+        potential = _strip_national_prefix(pc.utf8_slice_codeunits(whole, len(cc)), meta)
+        lengths = pc.utf8_length(whole).to_numpy()
+        better = ~_general(whole, meta) & _general(potential, meta)
+        too_long = lengths > meta.general_desc.possible_length[-1]
+        too_long &= ~_has_length(lengths, meta.general_desc.possible_length_local_only)
+        take = better | too_long
+        extracted[sel[take]] = True
+        main = phonenumbers.region_code_for_country_code(meta.country_code)
+        other = meta if main == region else _main_metadata(meta.country_code)
+        _finish(meta.country_code, potential.filter(pa.array(take)), other, rows[sel[take]], res)
+    plain = np.flatnonzero(~idd & ~extracted)
+    _finish(meta.country_code, digits.take(plain), meta, rows[plain], res)
+
+
+def _finish(cc: int, nat: pa.Array, meta: Any, rows: np.ndarray, res: _Rows) -> None:
+    """Strip the trunk prefix where the library would, check lengths and validity, write E.164."""
+    if not len(rows):
+        return
+    too_short = pc.utf8_length(nat).to_numpy() < _MIN_NSN
+    stripped = _strip_national_prefix(nat, meta)
+    usable = _usable_length(pc.utf8_length(stripped).to_numpy(), meta)
+    nat = pc.if_else(pa.array(usable), stripped, nat)
+    lengths = pc.utf8_length(nat).to_numpy()
+    valid = ~too_short & (lengths >= _MIN_NSN) & (lengths <= _MAX_NSN) & _valid(cc, nat)
+    e164 = pc.binary_join_element_wise(f"+{cc}", nat, "").to_numpy(zero_copy_only=False)
+    res.e164[rows[valid]] = e164[valid]
+
+
+def _strip_national_prefix(nat: pa.Array, meta: Any) -> pa.Array:
+    """``_maybe_strip_national_prefix_carrier_code`` over a column (the number it returns)."""
+    prefix = meta.national_prefix_for_parsing
+    if not prefix or not len(nat):
+        return nat
+    plain_re, last_re, last_may_be_empty = _prefix_patterns(prefix)
+    matched = _regex(nat, plain_re) & (pc.utf8_length(nat).to_numpy() > 0)
+    if not matched.any():
+        return nat
+    rule = meta.national_prefix_transform_rule
+    candidate = pc.replace_substring_regex(nat, plain_re, "", max_replacements=1)
+    if rule:
+        if last_re is None or last_may_be_empty:
+            raise _Slow(prefix)
+        # RE2 gives "" for a group that took no part; the group cannot match "" (checked above).
+        last = pc.fill_null(pc.not_equal(pc.struct_field(pc.extract_regex(nat, last_re), "last"), ""), False)
+        transform = matched & last.to_numpy(zero_copy_only=False)
+        transformed = pc.replace_substring_regex(nat, _anchored(prefix), rule, max_replacements=1)
+        candidate = pc.if_else(pa.array(transform), transformed, candidate)
+    keep = ~matched | (_general(nat, meta) & ~_general(candidate, meta))
+    return pc.if_else(pa.array(keep), nat, candidate)
+
+
+def _usable_length(lengths: np.ndarray, meta: Any) -> np.ndarray:
+    """``_test_number_length`` is IS_POSSIBLE or TOO_LONG (the library keeps a stripped number then)."""
+    possible = meta.general_desc.possible_length
+    local = meta.general_desc.possible_length_local_only
+    return ~_has_length(lengths, local) & (_has_length(lengths, possible) | (lengths > possible[-1]))
+
+
+def _valid(cc: int, nat: pa.Array) -> np.ndarray:
+    """``is_valid_number``: the region that claims the number (leading digits or a type match) accepts it."""
+    regions = COUNTRY_CODE_TO_REGION_CODE[cc]
+    if "001" in regions:
+        raise _Slow(cc)
+    if len(regions) == 1:
+        return _typed(nat, PhoneMetadata.metadata_for_region(regions[0], None))
+    valid = np.zeros(len(nat), dtype=bool)
+    open_rows = np.arange(len(nat))
+    for region in regions:
+        meta = PhoneMetadata.metadata_for_region(region, None)
+        if meta is None or not len(open_rows):
+            continue
+        sub = nat.take(open_rows)
+        typed = _typed(sub, meta)
+        claim = _prefix_match(sub, meta.leading_digits) if meta.leading_digits is not None else typed
+        valid[open_rows[claim]] = typed[claim]
+        open_rows = open_rows[~claim]
+    return valid
+
+
+def _typed(nat: pa.Array, meta: Any) -> np.ndarray:
+    """``_number_type_helper(...) != UNKNOWN`` over a column."""
+    lengths = pc.utf8_length(nat).to_numpy()
+    ok = _desc_match(nat, lengths, meta.general_desc, np.ones(len(nat), dtype=bool))
+    # With one shared pattern the library never tries "mobile" on its own (its lengths may differ).
+    names = (*_TYPES, "fixed_line", *(() if meta.same_mobile_and_fixed_line_pattern else ("mobile",)))
+    hit = np.zeros(len(nat), dtype=bool)
+    for name in names:
+        hit |= _desc_match(nat, lengths, getattr(meta, name), ok & ~hit)
+    return ok & hit
+
+
+def _desc_match(nat: pa.Array, lengths: np.ndarray, desc: Any, todo: np.ndarray) -> np.ndarray:
+    """``_is_number_matching_desc`` for the rows in ``todo``: possible length, then full pattern match."""
+    result = np.zeros(len(nat), dtype=bool)
+    if desc is None or not desc.national_number_pattern:
+        return result
+    if desc.possible_length:
+        todo = todo & _has_length(lengths, desc.possible_length)
+    rows = np.flatnonzero(todo)
+    if len(rows):
+        result[rows] = _full(nat.take(rows), desc.national_number_pattern)
+    return result
+
+
+def _general(nat: pa.Array, meta: Any) -> np.ndarray:
+    """``_match_national_number`` against the general description (pattern only, no lengths)."""
+    pattern = meta.general_desc.national_number_pattern
+    return _full(nat, pattern) if pattern else np.zeros(len(nat), dtype=bool)
+
+
+def _full(values: pa.Array, pattern: str) -> np.ndarray:
+    """Whole-string match, as the library's ``fullmatch``."""
+    return _regex(values, f"^(?:{pattern})$")
+
+
+def _prefix_match(values: pa.Array, pattern: str) -> np.ndarray:
+    """Match at the start, as ``re.match``."""
+    return _regex(values, _anchored(pattern))
+
+
+def _regex(values: pa.Array, pattern: str) -> np.ndarray:
+    """RE2 match as a boolean array; a pattern RE2 rejects sends the group to the library."""
+    try:
+        return pc.match_substring_regex(values, pattern).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid as exc:
+        raise _Slow(pattern) from exc
+
+
+def _has_length(lengths: np.ndarray, allowed: tuple[int, ...] | None) -> np.ndarray:
+    """``lengths`` in ``allowed`` (possible-length lists are short, lengths small)."""
+    table = np.zeros(max(int(lengths.max(initial=0)), *(allowed or (0,))) + 2, dtype=bool)
+    table[[n for n in allowed or () if n >= 0]] = True
+    return table[lengths]
+
+
+@cache
+def _codes(width: int) -> pa.Array:
+    return pa.array([str(c) for c in COUNTRY_CODE_TO_REGION_CODE if len(str(c)) == width])
+
+
+def _anchored(pattern: str) -> str:
+    return f"^(?:{pattern})"
+
+
+@cache
+def _main_metadata(cc: int) -> Any:
+    """Metadata the library uses for numbers written with this calling code."""
+    main = phonenumbers.region_code_for_country_code(cc)
+    meta = PhoneMetadata.metadata_for_region_or_calling_code(cc, main)
+    if meta is None or main == "001":
+        raise _Slow(cc)
+    return meta
+
+
+@cache
+def _prefix_patterns(prefix: str) -> tuple[str, str | None, bool]:
+    """Prefix pattern without groups; with only its last group (named); whether that group can match ""."""
+    groups = _capturing_groups(prefix)
+    plain = list(prefix)
+    for start, _ in groups:
+        plain[start] = "(?:"
+    if not groups:
+        return _anchored(prefix), None, False
+    named = list(plain)
+    start, end = groups[-1]
+    named[start] = "(?P<last>"
+    may_be_empty = re.fullmatch(prefix[start + 1 : end], "") is not None
+    return _anchored("".join(plain)), _anchored("".join(named)), may_be_empty
+
+
+def _capturing_groups(pattern: str) -> list[tuple[int, int]]:
+    """(open, close) positions of capturing groups, in the order the regex engine numbers them."""
+    spans: list[tuple[int, int]] = []
+    stack: list[tuple[int, bool]] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            stack.append((i, not pattern.startswith("?", i + 1)))
+        elif char == ")":
+            start, capturing = stack.pop()
+            if capturing:
+                spans.append((start, i))
+        i += 1
+    return sorted(spans)
