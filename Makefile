@@ -19,9 +19,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the project with its test and lint tools
 
-demo: $(STAMP) ## install, then build the demo shop's feeds from fixtures/demo into fixtures/demo/out
+demo: $(STAMP) ## install, then build the demo shop's feeds and hashed customer files into fixtures/demo/out
 	$(VENV)/bin/feedgen build --config $(DEMO)
-	@echo "Feeds, feed_report.json and rejects.csv are in fixtures/demo/out/feeds/"
+	@for platform in meta google tiktok; do \
+	  $(VENV)/bin/audiences hash --platform $$platform --config $(DEMO) \
+	    fixtures/demo/customers.csv fixtures/demo/out/hashed/$$platform.csv || exit 1; \
+	done
+	@echo "Feeds, feed_report.json and rejects.csv: fixtures/demo/out/feeds/; hashed customer files: fixtures/demo/out/hashed/"
 
 services: ## start PostgreSQL and MariaDB for the SQL-source tests when they are not running
 	@bash tests/start-services.sh

@@ -114,8 +114,12 @@ class _Keys:
         self.done: dict[str, Normalized] = {}
         self.countries: pd.Series | str | None = default
         if "country" in df.columns:
-            # A blank country stays blank: the default only reads phones, states, zips and dates.
-            country = self.done["country"] = nz.normalize_country(df["country"], None, platform)
+            # A blank country takes the default only where the row has an address (zip, city or state):
+            # address matching needs it; a row with no address gets no country from us.
+            country = nz.normalize_country(df["country"], None, platform)
+            if default:
+                country = _default_for_addresses(country, df, default, platform)
+            self.done["country"] = country
             self.countries = country.values.str.lower().where(country.status == "valid", default or "")
         p, countries = platform, self.countries
         self.rules: dict[str, Callable[[pd.Series], Normalized]] = {
@@ -145,3 +149,16 @@ class _Keys:
             else:
                 self.done[name] = self.rules[key](self.df[key])
         return self.done[name]
+
+
+def _default_for_addresses(country: Normalized, df: pd.DataFrame, default: str, platform: str) -> Normalized:
+    """``country`` with blanks set to ``default`` in rows that hold a zip, city or state."""
+    address = pd.Series(False, index=df.index)
+    for column in ("zip", "city", "state"):
+        if column in df.columns:
+            address |= df[column].fillna("").astype("str").str.strip() != ""
+    fill = address & (country.status == "blank")
+    if not fill.any():
+        return country
+    code = default.upper() if platform == "google" else default.lower()
+    return Normalized(values=country.values.where(~fill, code), status=country.status.where(~fill, "valid"))

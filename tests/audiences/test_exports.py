@@ -70,7 +70,7 @@ def test_meta_header_row_order_and_values(customers: pd.DataFrame) -> None:
     assert third["phone"] == _sha("819012345678")
     assert (third["ct"], third["st"], third["zip"]) == (_sha("東京"), _sha("東京都"), _sha("1000001"))
     assert (third["dobm"], third["dobd"], third["gen"]) == (_sha("12"), _sha("01"), _sha("f"))
-    # the blank customer keeps its row, all blank: the default country reads numbers, it is not written
+    # the blank customer keeps its row, all blank: with no address, the default country is not written
     assert frame.loc[10].tolist() == [""] * 15
     assert result.empty_rows.tolist() == [False, True, False]
     assert result.spec_version == NORMALIZATION_SPEC_VERSION == "2026.11-1"
@@ -186,3 +186,16 @@ def test_hashed_cells_are_blank_or_hex_and_never_the_empty_digest(rows: list[tup
             assert all(cell == "" or HEX64.fullmatch(cell) for cell in cells)
             assert EMPTY_SHA256 not in cells
         assert export_frame(df, platform, "US").frame.equals(result.frame)
+
+
+def test_default_country_fills_blank_country_only_for_rows_with_an_address() -> None:
+    people = pd.DataFrame(
+        {"email": ["a@b.example", "c@d.example", ""], "zip": ["100-0001", "", ""], "country": ["", "", ""]},
+        dtype="str",
+    )
+    google = export_frame(people, "google", "JP")
+    assert google.frame["Country"].tolist() == ["JP", "", ""]
+    assert google.counts["Country"] == {"valid": 1, "blank": 2, "invalid": 0}
+    meta = export_frame(people, "meta", "JP")
+    assert meta.frame["country"].tolist() == [_sha("jp"), "", ""]
+    assert export_frame(people, "meta", None).frame["country"].tolist() == ["", "", ""]
