@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import pandas as pd
 
@@ -26,6 +26,15 @@ from feedgen.writers import FORMATS, filename_of, platform_of, writer_class
 from feedgen.writers.base import Channel, FeedWriter
 
 REJECTS_NAME = "rejects.csv"
+
+
+class _Closable(Protocol):
+    @property
+    def closed(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 _MAX_LABEL_VALUES = 1000
 
 
@@ -150,8 +159,9 @@ def run(
     ctx = catalog.CleanContext(currency=job.currency, as_of=as_of, price_bands=job.price_bands)
     platforms = sorted({platform_of(fmt) for fmt in job.formats})
     staged: list[publish.Staged] = []
-    handles: list[IO[bytes]] = []
+    handles: list[_Closable] = []
     writers: dict[str, FeedWriter] = {}
+    digests: dict[str, publish.DigestFile] = {}
     try:
         rejects_target = job.out / REJECTS_NAME if publish_files else rejects_to
         rejects_file: IO[str] | None = None
@@ -159,7 +169,7 @@ def run(
             rejects_stage, fd = publish.stage(rejects_target)
             staged.append(rejects_stage)
             rejects_file = open(fd, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in finally
-            handles.append(rejects_file)  # type: ignore[arg-type]
+            handles.append(rejects_file)
         rejects = csv.writer(rejects_file) if rejects_file else None
         if rejects:
             rejects.writerow(issues.COLUMNS)
@@ -167,8 +177,9 @@ def run(
             for fmt in job.formats:
                 item, fd = publish.stage(job.out / filename_of(fmt))
                 staged.append(item)
-                fh = open(fd, "wb", buffering=1 << 20)  # noqa: SIM115 - closed in finally
+                fh = publish.DigestFile(open(fd, "wb", buffering=1 << 20))  # noqa: SIM115 - closed in finally
                 handles.append(fh)
+                digests[fmt] = fh
                 writers[fmt] = writer_class(fmt)(fh, job.channel)
         tracker = catalog.IdTracker()
         label_values: dict[str, set[str]] = {label: set() for label in job.labels}
@@ -194,6 +205,8 @@ def run(
             writer.close()
         for handle in handles:
             handle.close()
+        for fmt, digest in digests.items():
+            report.formats[fmt].bytes, report.formats[fmt].sha256 = digest.size, digest.hexdigest()
         report.label_values = {label: len(values - {""}) for label, values in label_values.items()}
         if not publish_files:
             if rejects_to is not None:
@@ -245,11 +258,6 @@ def _finish(job: FeedJob, report: FeedReport, staged: list[publish.Staged], forc
         stats.previous_written = result.previous
         stats.guard = "ok" if result.ok else ("forced: " if force else "refused: ") + result.problem
         results.append(result)
-    for item in staged:
-        if item.final.name == REJECTS_NAME:
-            continue
-        fmt = next(f for f in job.formats if filename_of(f) == item.final.name)
-        report.formats[fmt].bytes, report.formats[fmt].sha256 = publish.file_digest(item.temp)
     publish.enforce(results, force)
     for stats in report.formats.values():
         stats.published = True

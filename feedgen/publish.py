@@ -14,6 +14,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from feedgen.errors import GuardError, PublishError
 
@@ -56,6 +57,34 @@ def publish(staged: list[Staged], mode: int = 0o644) -> None:
             for rest in staged:
                 rest.discard()
             raise PublishError(f"{item.final}: cannot publish ({exc.strerror}); earlier feed kept") from None
+
+
+class DigestFile:
+    """A binary file that counts and SHA-256-hashes what is written through it (no second read)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.size = 0
+        self._digest = hashlib.sha256()
+
+    def write(self, data: bytes | memoryview) -> int:
+        """Write ``data``, hashing it on the way."""
+        self._digest.update(data)
+        self.size += memoryview(data).nbytes
+        return self.raw.write(data)
+
+    @property
+    def closed(self) -> bool:
+        """True once the underlying file is closed."""
+        return self.raw.closed
+
+    def close(self) -> None:
+        """Close the underlying file."""
+        self.raw.close()
+
+    def hexdigest(self) -> str:
+        """SHA-256 of everything written so far."""
+        return self._digest.hexdigest()
 
 
 def file_digest(path: Path) -> tuple[int, str]:

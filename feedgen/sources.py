@@ -19,6 +19,7 @@ from feedgen.config import SourceConfig
 from feedgen.errors import SourceError
 
 ROW = "_row"
+_CSV_BLOCK = 1 << 20
 
 
 def read_chunks(
@@ -135,7 +136,8 @@ def _csv_chunks(source: SourceConfig) -> Iterator[pd.DataFrame]:
         column_names=header,
         skip_rows=1,
         encoding=source.encoding,
-        block_size=max(1 << 20, min(source.chunk_size * 512, 64 << 20)),
+        # pyarrow parses blocks ahead of the reader; small blocks keep that read-ahead (and memory) small
+        block_size=_CSV_BLOCK,
     )
     parse = pacsv.ParseOptions(delimiter=_delimiter(source), newlines_in_values=True)
     convert = pacsv.ConvertOptions(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO, ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 
 #: every column travels as large_string so that a big chunk never overflows 32-bit offsets
 STR = pa.large_string()
+
+
+class Sink(Protocol):
+    """Where a writer's bytes go: an open binary file, or anything with its ``write``."""
+
+    def write(self, data: bytes | memoryview, /) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class FeedWriter(ABC):
     format: ClassVar[str]
     platform: ClassVar[str]
 
-    def __init__(self, fh: BinaryIO, channel: Channel) -> None:
+    def __init__(self, fh: Sink, channel: Channel) -> None:
         """Keep the file and write the format's header at once."""
         self.fh = fh
         self.channel = channel
