@@ -29,7 +29,14 @@ def arrow_text(values: pd.Series | list[str | None]) -> pa.Array:
 
 def is_sha256_hex(values: pa.Array) -> np.ndarray:
     """Rows that already hold a 64-hex SHA-256 digest (either case)."""
-    return pc.fill_null(pc.match_substring_regex(values, SHA256_HEX), False).to_numpy(zero_copy_only=False)
+    found = np.zeros(len(values), dtype=bool)
+    sized = np.flatnonzero(
+        pc.fill_null(pc.equal(pc.binary_length(values), 64), False).to_numpy(zero_copy_only=False)
+    )
+    if len(sized):  # the regex runs only on 64-byte values, which are rare outside digests
+        hits = pc.fill_null(pc.match_substring_regex(values.take(sized), SHA256_HEX), False)
+        found[sized] = hits.to_numpy(zero_copy_only=False)
+    return found
 
 
 def sha256_array(values: pa.Array) -> pa.Array:
@@ -38,9 +45,16 @@ def sha256_array(values: pa.Array) -> pa.Array:
     blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(values), ""), True).to_numpy(zero_copy_only=False)
     digest = is_sha256_hex(values)
     todo = np.flatnonzero(~blank & ~digest)
-    out = pc.if_else(pa.array(digest), pc.utf8_lower(values), pa.scalar("", pa.string()))
+    empty = pa.scalar("", pa.string())
+    out = (
+        pc.if_else(pa.array(digest), pc.utf8_lower(values), empty)
+        if digest.any()
+        else pa.repeat(empty, len(values))
+    )
     if not len(todo):
         return out
+    if len(todo) == len(values):
+        return _hash(values)
     hashed = _hash(values.take(todo))
     return pc.replace_with_mask(out, _mask(todo, len(values)), hashed)
 

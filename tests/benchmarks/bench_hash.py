@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -158,21 +157,25 @@ def time_file(df: pd.DataFrame, rows: int, work: Path) -> tuple[float, float]:
             take = min(len(df), rows - written)
             writer.write_table(table.slice(0, take))
             written += take
+    # The child reports its own peak (VmHWM) plus its workers' peak (RUSAGE_CHILDREN, which also counts
+    # pages shared with it at fork): an upper bound on the memory the command needs at once.
     code = (
-        "import sys,time;from pathlib import Path;from audiences.hashfile import HashOptions,hash_file;"
+        "import resource,sys,time;from pathlib import Path;"
+        "from audiences.hashfile import HashOptions,hash_file;"
         "t=time.perf_counter();hash_file(Path(sys.argv[1]),Path(sys.argv[2]),HashOptions('meta','US'));"
-        "print(time.perf_counter()-t)"
+        "s=time.perf_counter()-t;"
+        "hwm=[int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0];"
+        "print(s, hwm + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = subprocess.run(
         [sys.executable, "-c", code, str(path), str(work / "out.csv")],
         check=True,
         capture_output=True,
         text=True,
     )
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     path.unlink()
-    return float(out.stdout.strip()), max(peak, before) / 1024
+    seconds, kib = out.stdout.split()
+    return float(seconds), int(kib) / 1024
 
 
 def main() -> None:
