@@ -85,10 +85,23 @@ def as_text(s: pd.Series) -> pa.Array:
     return arrow_text(s)
 
 
+_EDGE = r"[\s\p{Z}\p{Cc}\p{Cf}]"
+
+
 def prepare(s: pd.Series, form: str = "NFC") -> pa.Array:
     """Unicode ``form``, edges trimmed of whitespace and invisible format characters; blank → null."""
-    text = pc.utf8_normalize(as_text(s), form=form)
-    text = pc.replace_substring_regex(text, r"^[\s\p{Z}\p{Cc}\p{Cf}]+|[\s\p{Z}\p{Cc}\p{Cf}]+$", "")
+    text = as_text(s)
+    if not pc.all(pc.fill_null(pc.string_is_ascii(text), True)).as_py():
+        text = pc.utf8_normalize(text, form=form)  # ASCII is already in every normal form
+    text = pc.utf8_trim_whitespace(text)
+    # Only values that still start or end with an invisible character need the (slow, anchored) regex.
+    edges = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(text, 0, 1), pc.utf8_slice_codeunits(text, -1), ""
+    )
+    odd = pc.fill_null(pc.match_substring_regex(edges, _EDGE), False)
+    if pc.any(odd).as_py():
+        trimmed = pc.replace_substring_regex(text, rf"^{_EDGE}+|{_EDGE}+$", "")
+        text = pc.if_else(odd, trimmed, text)
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
