@@ -20,6 +20,7 @@ from stdnum import ean
 
 from feedgen import issues, money, text
 from feedgen.issues import WARNING
+from feedgen.sources import ROW
 
 _SINGLE_LINE = (
     "title",
@@ -43,6 +44,13 @@ _SINGLE_LINE = (
 )
 _URL = r"^https?://[^\s/?#]+\.[^\s/?#]+([/?#]\S*)?$"
 _URL_RE = re.compile(_URL)
+#: exactly what Python's ``re`` calls ``\s`` (str.isspace), for a RE2 character class; RE2's own
+#: ``\s`` is ASCII only
+_SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f\x85\pZ"
+_URL_LIST = rf"^https?://[^{_SPACE},/?#]+\.[^{_SPACE},]+(,https?://[^{_SPACE},/?#]+\.[^{_SPACE},]+)*$"
+_GTIN_LENGTHS = (8, 12, 13, 14)
+#: GS1 mod 10 weights of the 13 digits before the check digit, a GTIN left-padded to 14 digits
+_GTIN_WEIGHTS = np.tile(np.array([3, 1], dtype=np.int64), 7)[:13]
 _AVAILABILITY = {
     "in_stock": "in_stock",
     "instock": "in_stock",
@@ -97,7 +105,8 @@ class IdTracker:
     """Remembers ids across chunks, so a later duplicate is found wherever it is.
 
     Keeps 8-byte hashes, not the strings, so memory stays small for large catalogs; a 64-bit
-    collision (about 1 in 10^7 for a million ids) would reject one row as a duplicate.
+    collision (about 1 in 10^7 for a million ids) would reject one row as a duplicate. The hashes
+    are kept sorted, so a chunk costs a binary search and a merge, not a sort of everything seen.
     """
 
     def __init__(self) -> None:
@@ -106,22 +115,30 @@ class IdTracker:
     def duplicates(self, ids: pd.Series) -> pd.Series:
         """True for an id seen in an earlier chunk or earlier in this one; blanks never count."""
         hashes = pd.util.hash_pandas_object(ids, index=False).to_numpy()
-        blank = (ids == "").to_numpy()
-        dup = pd.Series(hashes).duplicated().to_numpy() | np.isin(hashes, self._seen)
-        dup &= ~blank
-        self._seen = np.union1d(self._seen, hashes[~blank])
+        present = ~(ids == "").to_numpy(dtype=bool)
+        distinct, first, inverse = np.unique(hashes[present], return_index=True, return_inverse=True)
+        at = np.searchsorted(self._seen, distinct)
+        seen = np.zeros(len(distinct), dtype=bool)
+        inside = at < len(self._seen)
+        seen[inside] = self._seen[at[inside]] == distinct[inside]
+        later = np.ones(len(inverse), dtype=bool)
+        later[first] = False  # the first row of each id in this chunk
+        dup = np.zeros(len(ids), dtype=bool)
+        dup[present] = later | seen[inverse]
+        self._seen = np.insert(self._seen, at[~seen], distinct[~seen])
         return pd.Series(dup, index=ids.index)
 
 
 def clean(chunk: pd.DataFrame, ctx: CleanContext) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cleaned chunk and the warnings raised while cleaning (platform ``all``)."""
-    out = chunk.copy()
-    index = out.index
+    index = chunk.index
+    out = {name: chunk[name] for name in chunk.columns}  # built column by column: no copy of the chunk
     found: list[pd.DataFrame] = []
 
     out["id"] = _apply(out["id"], lambda a: pc.utf8_trim_whitespace(text.strip_controls(a)))
+    rows = pd.DataFrame({k: out[k] for k in (ROW, "id") if k in out}, index=index)  # for issues
     for name in _SINGLE_LINE:
-        out[name] = _apply(out[name], text.clean_text)
+        out[name] = _by_value(out[name], lambda s: _apply(s, text.clean_text))
     out["description"] = _apply(
         out["description"], lambda a: text.clean_text(a, html_allowed=True, keep_lines=True)
     )
@@ -130,35 +147,34 @@ def clean(chunk: pd.DataFrame, ctx: CleanContext) -> tuple[pd.DataFrame, pd.Data
             out[name], lambda a: pc.utf8_trim_whitespace(text.unescape(text.strip_controls(a)))
         )
 
-    lower = {name: out[name].str.lower() for name in ("availability", "condition", "gender", "age_group")}
-    out["_availability"] = lower["availability"].str.replace(r"[\s\-_]+", "_", regex=True).map(_AVAILABILITY)
-    out["_availability"] = out["_availability"].fillna("").astype("str")
-    out["condition"] = lower["condition"]
-    out["gender"] = lower["gender"].map(_GENDER).fillna(lower["gender"]).astype("str")
-    out["age_group"] = lower["age_group"].map(_AGE).fillna(lower["age_group"]).astype("str")
+    availability = _by_value(out["availability"], _availability)
+    out["condition"] = _by_value(out["condition"], lambda s: s.str.lower())
+    out["gender"] = _by_value(out["gender"], lambda s: _canonical(s, _GENDER))
+    out["age_group"] = _by_value(out["age_group"], lambda s: _canonical(s, _AGE))
 
     out["currency"] = out["currency"].str.upper().where(out["currency"] != "", ctx.currency)
-    price = money.parse_column(out["price"], out["currency"])
+    price = money.parse_column(out["price"], out["currency"], amounts=False)
     out["price"] = price["text"]
-    out["_price_error"] = price["error"]
-    out["_price_value"] = price["value"]
-    out["_price_amount"] = price["amount"]
 
-    sale, sale_issues = _sale(out, ctx)
+    sale, sale_issues = _sale(out, price, rows, ctx)
     out["sale_price"], out["sale_price_effective_date"] = sale
     found.append(sale_issues)
 
-    out["gtin"] = out["gtin"].str.replace(r"[\s\-]", "", regex=True)
-    out["_gtin_ok"] = _gtin_ok(out["gtin"])
-    out["_link_ok"] = _urls_ok(out["link"])
-    out["_image_ok"] = _urls_ok(out["image_link"])
-    extra, extra_issues = _extra_images(out)
+    out["gtin"] = _apply(out["gtin"], lambda a: pc.replace_substring_regex(a, f"[{_SPACE}-]", ""))
+    extra, extra_issues = _extra_images(out["additional_image_link"], rows)
     out["additional_image_link"] = extra
     found.append(extra_issues)
     out["tier"] = _integer_text(out["tier"])
-    out["price_band"] = price_band(out["_price_value"], ctx.price_bands)
-    out.index = index
-    return out, issues.concat(found)
+    out |= {
+        "_availability": availability,
+        "_price_error": price["error"],
+        "_price_value": price["value"],
+        "_gtin_ok": _gtin_ok(out["gtin"]),
+        "_link_ok": _urls_ok(out["link"]),
+        "_image_ok": _urls_ok(out["image_link"]),
+        "price_band": price_band(price["value"], ctx.price_bands),
+    }
+    return pd.DataFrame(out, index=index, copy=False), issues.concat(found)
 
 
 def price_band(values: pd.Series, bands: tuple[float, ...]) -> pd.Series:
@@ -178,19 +194,41 @@ def _apply(series: pd.Series, fn: Callable[[pa.Array], pa.Array]) -> pd.Series:
     return text.to_series(fn(text.to_arrow(series)), series.index)
 
 
-def _sale(out: pd.DataFrame, ctx: CleanContext) -> tuple[tuple[pd.Series, pd.Series], pd.DataFrame]:
+def _by_value(values: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``fn`` (which must work value by value) run on the distinct values only, when they are few."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    if len(uniques) * 2 > len(values):
+        return fn(values)
+    done = fn(pd.Series(uniques))
+    return pd.Series(done.array.take(codes), index=values.index)
+
+
+def _availability(values: pd.Series) -> pd.Series:
+    """The canonical availability token, or "" for a spelling not known."""
+    tokens = values.str.lower().str.replace(r"[\s\-_]+", "_", regex=True)
+    return tokens.map(_AVAILABILITY).fillna("").astype("str")
+
+
+def _canonical(values: pd.Series, spellings: dict[str, str]) -> pd.Series:
+    lower = values.str.lower()
+    return lower.map(spellings).fillna(lower).astype("str")
+
+
+def _sale(
+    out: dict[str, pd.Series], price: pd.DataFrame, rows: pd.DataFrame, ctx: CleanContext
+) -> tuple[tuple[pd.Series, pd.Series], pd.DataFrame]:
     """Sale price and window after the rules; invalid, not lower or ended sales go, with a warning."""
     has = out["sale_price"].str.strip() != ""
-    sale_price = pd.Series("", index=out.index, dtype="str")
-    window = pd.Series("", index=out.index, dtype="str")
+    sale_price = pd.Series("", index=rows.index, dtype="str")
+    window = pd.Series("", index=rows.index, dtype="str")
     if not has.any():
         return (sale_price, window), issues.empty()
-    parsed = money.parse_column(out["sale_price"], out["currency"])
-    windows = out["sale_price_effective_date"].map(_window_cache(out["sale_price_effective_date"], ctx.as_of))
-    win_text = windows.map(lambda w: w[0]).astype("str")
-    win_error = windows.map(lambda w: w[1]).astype("str")
+    parsed = money.parse_column(out["sale_price"], out["currency"], amounts=False)
+    windows = _window_cache(out["sale_price_effective_date"], ctx.as_of)
+    win_text = out["sale_price_effective_date"].map({k: w[0] for k, w in windows.items()}).astype("str")
+    win_error = out["sale_price_effective_date"].map({k: w[1] for k, w in windows.items()}).astype("str")
     bad = has & (parsed["error"] != "")
-    not_lower = has & ~bad & (out["_price_error"] == "") & ~(parsed["value"] < out["_price_value"])
+    not_lower = has & ~bad & (price["error"] == "") & ~(parsed["value"] < price["value"])
     ended = has & ~bad & ~not_lower & (win_error == "ended")
     bad_window = has & ~bad & ~not_lower & (win_error == "unparseable")
     keep = has & ~bad & ~not_lower & ~ended & ~bad_window
@@ -198,7 +236,7 @@ def _sale(out: pd.DataFrame, ctx: CleanContext) -> tuple[tuple[pd.Series, pd.Ser
     window = win_text.where(keep, "")
     found = [
         issues.collect(
-            out,
+            rows,
             bad & (parsed["error"] == error),
             issues.ALL,
             "sale_price",
@@ -210,7 +248,7 @@ def _sale(out: pd.DataFrame, ctx: CleanContext) -> tuple[tuple[pd.Series, pd.Ser
     ]
     found += [
         issues.collect(
-            out,
+            rows,
             not_lower,
             issues.ALL,
             "sale_price",
@@ -219,7 +257,7 @@ def _sale(out: pd.DataFrame, ctx: CleanContext) -> tuple[tuple[pd.Series, pd.Ser
             "sale price not lower than price; dropped",
         ),
         issues.collect(
-            out,
+            rows,
             ended,
             issues.ALL,
             "sale_price_effective_date",
@@ -228,7 +266,7 @@ def _sale(out: pd.DataFrame, ctx: CleanContext) -> tuple[tuple[pd.Series, pd.Ser
             "sale window ended; sale price dropped",
         ),
         issues.collect(
-            out,
+            rows,
             bad_window,
             issues.ALL,
             "sale_price_effective_date",
@@ -272,9 +310,36 @@ def _instant(value: str, end: bool) -> datetime:
 
 
 def _gtin_ok(gtins: pd.Series) -> pd.Series:
-    """False for a GTIN that is not 8, 12, 13 or 14 digits with a valid check digit; True when blank."""
-    checks = {g: (g == "") or (len(g) in (8, 12, 13, 14) and ean.is_valid(g)) for g in gtins.unique()}
-    return gtins.map(checks).astype(bool)
+    """False for a GTIN that is not 8, 12, 13 or 14 digits with a valid check digit; True when blank.
+
+    Digit strings are checked column-wise (GS1 mod 10, as ``stdnum.ean``); anything else, rare, by
+    ``stdnum.ean.is_valid`` itself once per distinct value.
+    """
+    values = text.to_arrow(gtins)
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    ok = _flag(pc.equal(values, ""))
+    digits = _flag(pc.match_substring_regex(values, "^[0-9]+$"))
+    sized = digits & _flag(pc.is_in(pc.binary_length(values), pa.array(_GTIN_LENGTHS)))
+    rows = np.flatnonzero(sized)
+    if len(rows):
+        padded = pc.utf8_lpad(values.take(pa.array(rows)), 14, "0").cast(pa.binary(14))
+        matrix = np.frombuffer(
+            padded.buffers()[1], dtype=np.uint8, count=14 * len(padded), offset=14 * padded.offset
+        )
+        matrix = matrix.reshape(-1, 14) - ord("0")
+        total = matrix[:, :13] @ _GTIN_WEIGHTS
+        ok[rows] = (10 - total % 10) % 10 == matrix[:, 13]
+    other = np.flatnonzero(~ok & ~digits)
+    if len(other):  # not digits only: spaces, dashes, letters; stdnum's own rules decide
+        junk = gtins.iloc[other]
+        checks = {g: len(g) in _GTIN_LENGTHS and ean.is_valid(g) for g in junk.unique()}
+        ok[other] = junk.map(checks).to_numpy(dtype=bool)
+    return pd.Series(ok, index=gtins.index)
+
+
+def _flag(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A numpy bool array from an arrow one, null as False."""
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _urls_ok(urls: pd.Series) -> pd.Series:
@@ -283,18 +348,18 @@ def _urls_ok(urls: pd.Series) -> pd.Series:
     )
 
 
-def _extra_images(out: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+def _extra_images(links: pd.Series, rows: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
     """Comma-separated absolute URLs; anything else in the list is dropped with a warning."""
-    values = out["additional_image_link"].str.replace(r"[\s|,;]+", ",", regex=True).str.strip(",")
-    good = values.str.fullmatch(r"https?://[^\s,/?#]+\.[^\s,]+(,https?://[^\s,/?#]+\.[^\s,]+)*") | (
-        values == ""
-    )
+    joined = pc.replace_substring_regex(text.to_arrow(links), f"[{_SPACE}|,;]+", ",")
+    joined = pc.utf8_trim(joined, ",")
+    values = text.to_series(joined, links.index)
+    good = pd.Series(_flag(pc.match_substring_regex(joined, _URL_LIST)), index=links.index) | (values == "")
     if good.all():
         return values, issues.empty()
     fixed = values.copy()
     fixed[~good] = values[~good].map(lambda v: ",".join(u for u in v.split(",") if _URL_RE.match(u)))
     found = issues.collect(
-        out,
+        rows,
         ~good,
         issues.ALL,
         "additional_image_link",

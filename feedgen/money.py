@@ -1,4 +1,4 @@
-"""Prices as ``decimal.Decimal`` in the currency's minor units; parsed once per distinct value.
+"""Prices as ``decimal.Decimal`` in the currency's minor units.
 
 ISO 4217 exponents: most currencies have 2 minor digits; the ones below differ.
 """
@@ -11,6 +11,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pycountry
 
 _EXPONENT = {
@@ -43,6 +45,11 @@ _SYMBOLS = "¥￥$€£₩₹₫₽"
 _CODE = re.compile(r"\b([A-Za-z]{3})\b")
 _GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
 _PLAIN = re.compile(r"^\d+(\.\d+)?$")
+#: the spellings ``parse_column`` handles column-wise: ASCII digits, optionally grouped, optional fraction
+_FAST = r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?$"
+_SPLIT = r"^(?P<i>[0-9]+)(?:\.(?P<f>[0-9]+))?$"
+#: whole digits + minor digits on the fast path: below 2**53, so int64 and float64 stay exact
+_FAST_DIGITS = 15
 
 
 def exponent(currency: str) -> int:
@@ -99,27 +106,123 @@ def format_price(amount: Decimal, currency: str) -> str:
     return f"{quantize(amount, currency)} {currency.upper()}"
 
 
-def parse_column(prices: pd.Series, currencies: pd.Series) -> pd.DataFrame:
-    """Parse a price column against each row's currency; one parse per distinct (text, currency).
+def parse_column(prices: pd.Series, currencies: pd.Series, amounts: bool = True) -> pd.DataFrame:
+    """Parse a price column against each row's currency.
 
-    Returns columns ``amount`` (Decimal or None), ``text`` (formatted or ""), ``value`` (float, for
-    bands and comparisons only) and ``error`` (a reason name or "").
+    Returns columns ``text`` (formatted or ""), ``value`` (float, for bands and comparisons only),
+    ``error`` (a reason name or "") and, unless ``amounts`` is False, ``amount`` (Decimal or None).
+    The everyday spellings (``1980``, ``1,980``, ``15.00`` with the currency in its own column) are
+    parsed column-wise; anything else once per distinct (text, currency), as ``parse_price`` says.
     """
-    keys = pd.MultiIndex.from_arrays([prices.astype("str"), currencies.astype("str")])
-    uniques = keys.unique()
-    results = [_parse_with_currency(p, c) for p, c in uniques]
-    take = uniques.get_indexer(keys)
     index = prices.index
-    columns = list(zip(*results, strict=True)) if results else [(), (), (), ()]
-    amount, text, value, error = (np.asarray(col, dtype=object) for col in columns)
-    return pd.DataFrame(
-        {
-            "amount": pd.Series(amount[take] if len(amount) else [], index=index, dtype=object),
-            "text": pd.Series(text[take] if len(text) else [], index=index, dtype="str"),
-            "value": pd.Series(value[take] if len(value) else [], index=index, dtype="float64"),
-            "error": pd.Series(error[take] if len(error) else [], index=index, dtype="str"),
-        }
-    )
+    price_arr = _arrow(prices.astype("str"))
+    codes, names = pd.factorize(currencies.astype("str"), use_na_sentinel=False)
+    known = [isinstance(c, str) and c != "" for c in names]
+    exps = np.asarray([exponent(c) if k else -1 for c, k in zip(names, known, strict=True)], dtype=np.int64)
+    uppers = pa.array([c.upper() if k else "" for c, k in zip(names, known, strict=True)], pa.string())
+    row_exp = exps[codes]
+
+    n = len(prices)
+    errors = [""]  # error names; per row, a position in this list
+    error_code = np.zeros(n, dtype=np.int64)
+    value = np.full(n, np.nan)
+    pieces: list[tuple[np.ndarray, pa.Array]] = []  # (rows, formatted text of those rows)
+    amount_pieces: list[tuple[np.ndarray, np.ndarray]] = []
+
+    fast = _flag(pc.match_substring_regex(price_arr, _FAST)) & (row_exp >= 0)
+    blank = _flag(pc.equal(price_arr, ""))
+    error_code[blank] = _code(errors, "missing")
+    slow = ~fast & ~blank
+    for exp in np.unique(row_exp[fast]).tolist():
+        rows = np.flatnonzero(fast & (row_exp == exp))
+        digits = pc.extract_regex(pc.replace_substring(price_arr.take(rows), ",", ""), _SPLIT)
+        whole, fraction = digits.field("i"), digits.field("f")
+        fits = _flag(pc.less_equal(pc.utf8_length(whole), _FAST_DIGITS - exp))
+        if not fits.all():  # too many digits for exact int64 / float64 arithmetic
+            slow[rows[~fits]] = True
+            rows, whole, fraction = rows[fits], whole.filter(fits), fraction.filter(fits)
+        scale = 10**exp
+        minor = pc.cast(whole, pa.int64()).to_numpy() * scale
+        if exp:
+            kept = pc.utf8_rpad(pc.utf8_slice_codeunits(fraction, 0, exp), exp, "0")
+            minor += pc.cast(kept, pa.int64()).to_numpy()
+        minor += _flag(pc.greater_equal(pc.utf8_slice_codeunits(fraction, exp, exp + 1), "5"))
+        positive = minor > 0  # zero after rounding half up: not positive, as Decimal says
+        error_code[rows[~positive]] = _code(errors, "not_positive")
+        rows, minor = rows[positive], minor[positive]
+        value[rows] = minor / scale  # both exact below 2**53, so the quotient is float(Decimal)
+        number = pc.cast(pa.array(minor // scale), pa.string())
+        if exp:
+            cents = pc.utf8_lpad(pc.cast(pa.array(minor % scale), pa.string()), exp, "0")
+            number = pc.binary_join_element_wise(number, cents, ".")
+        pieces.append((rows, pc.binary_join_element_wise(number, uppers.take(codes[rows]), " ")))
+        if amounts:
+            amount_pieces.append((rows, _decimals(number)))
+
+    slow_rows = np.flatnonzero(slow)
+    if len(slow_rows):
+        keys = pd.MultiIndex.from_arrays(
+            [prices.iloc[slow_rows].astype("str"), currencies.iloc[slow_rows].astype("str")]
+        )
+        uniques = keys.unique()
+        take = uniques.get_indexer(keys)
+        results = [_parse_with_currency(p, c) for p, c in uniques]
+        amount_u, text_u, value_u, error_u = (list(col) for col in zip(*results, strict=True))
+        pieces.append((slow_rows, pa.array(text_u, pa.string()).take(pa.array(take))))
+        value[slow_rows] = np.asarray(value_u, dtype=np.float64)[take]
+        error_code[slow_rows] = np.asarray([_code(errors, e) for e in error_u], dtype=np.int64)[take]
+        if amounts:
+            amount_pieces.append((slow_rows, np.asarray(amount_u, dtype=object)[take]))
+
+    text = _scatter(pieces, n)
+    out = {
+        "text": _strings(text, index),
+        "value": pd.Series(value, index=index, dtype="float64"),
+        "error": _strings(pa.array(errors, pa.string()).take(pa.array(error_code)), index),
+    }
+    if amounts:
+        amount = np.full(n, None, dtype=object)
+        for rows, decimals in amount_pieces:
+            amount[rows] = decimals
+        out = {"amount": pd.Series(amount, index=index, dtype=object), **out}
+    return pd.DataFrame(out)
+
+
+def _arrow(values: pd.Series) -> pa.Array:
+    arr = pa.array(values)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _strings(values: pa.Array, index: pd.Index) -> pd.Series:
+    """A "str" Series on ``index`` (by position, not aligned) from an arrow string array."""
+    return pd.Series(values.to_pandas(), dtype="str").set_axis(index)
+
+
+def _flag(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A numpy bool array from an arrow one, null as False."""
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _code(names: list[str], name: str) -> int:
+    if name not in names:
+        names.append(name)
+    return names.index(name)
+
+
+def _decimals(numbers: pa.Array) -> np.ndarray:
+    """``Decimal`` per row, one per distinct number text."""
+    encoded = pc.dictionary_encode(numbers)
+    distinct = np.asarray([Decimal(v) for v in encoded.dictionary.to_pylist()], dtype=object)
+    return distinct[encoded.indices.to_numpy()]
+
+
+def _scatter(pieces: list[tuple[np.ndarray, pa.Array]], n: int) -> pa.Array:
+    """One array of ``n`` rows from pieces that each give some rows; "" for rows no piece gives."""
+    rows = np.concatenate([r for r, _ in pieces] + [np.empty(0, dtype=np.int64)])
+    values = pa.concat_arrays([v.cast(pa.string()) for _, v in pieces] + [pa.array([""], pa.string())])
+    position = np.full(n, len(rows), dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+    return values.take(pa.array(position))
 
 
 def _parse_with_currency(text: str, currency: str) -> tuple[Decimal | None, str, float, str]:

@@ -1,8 +1,17 @@
 from __future__ import annotations
 
+import random
+import re
+import sys
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from stdnum import ean
 
 from feedgen import catalog
 from tests.feedgen.helpers import chunk
@@ -124,3 +133,166 @@ def test_id_tracker_finds_duplicates_across_chunks() -> None:
     second = tracker.duplicates(pd.Series(["c", "b", "", "c"]))
     assert list(first) == [False, False, True, False]
     assert list(second) == [False, True, False, True]
+
+
+def test_id_tracker_over_many_chunks_matches_a_set() -> None:
+    rng = random.Random(7)
+    tracker = catalog.IdTracker()
+    seen: set[str] = set()
+    for size in [0, 1, 5, 300, 2000, 17, 0, 999, 1500, 40, 2500] * 3:
+        ids = [
+            rng.choice(["", f"SKU-{rng.randrange(6000)}"])
+            if rng.random() < 0.05
+            else f"SKU-{rng.randrange(6000)}"
+            for _ in range(size)
+        ]
+        expected = []
+        for value in ids:
+            expected.append(value != "" and value in seen)
+            if value:
+                seen.add(value)
+        got = tracker.duplicates(pd.Series(ids, index=range(100, 100 + size), dtype="str"))
+        assert list(got.index) == list(range(100, 100 + size))
+        assert got.dtype == bool
+        assert list(got) == expected
+    assert len(tracker._seen) == len(seen)
+    assert np.all(np.diff(tracker._seen.astype(object)) > 0)  # kept sorted, no repeats
+
+
+def _gtin_reference(value: str) -> bool:
+    return value == "" or (len(value) in (8, 12, 13, 14) and ean.is_valid(value))
+
+
+def _gtin_column(values: list[str]) -> list[bool]:
+    return list(catalog._gtin_ok(pd.Series(values, dtype="str")))
+
+
+_LENGTHS = st.sampled_from([8, 12, 13, 14])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_LENGTHS.flatmap(lambda n: st.text("0123456789", min_size=n, max_size=n)), max_size=40))
+def test_gtin_digits_agree_with_stdnum(values: list[str]) -> None:
+    assert _gtin_column(values) == [ean.is_valid(v) for v in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_LENGTHS.flatmap(lambda n: st.text("0123456789", min_size=n - 1, max_size=n - 1)), max_size=40)
+)
+def test_gtin_with_computed_check_digit_is_valid(bodies: list[str]) -> None:
+    values = [b + ean.calc_check_digit(b) for b in bodies]
+    assert _gtin_column(values) == [True] * len(values)
+    wrong = [v[:-1] + str((int(v[-1]) + 1) % 10) for v in values]
+    assert _gtin_column(wrong) == [False] * len(wrong)
+
+
+_JUNK = st.text(st.sampled_from(list("0123456789 -–x\u3000\u00a0٣\t")), max_size=16) | st.text(max_size=16)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_JUNK | st.text("0123456789", max_size=16), max_size=40))
+def test_gtin_any_text_agrees_with_the_per_value_check(values: list[str]) -> None:
+    assert _gtin_column(values) == [_gtin_reference(v) for v in values]
+
+
+def test_gtin_check_keeps_index_and_handles_sliced_arrays() -> None:
+    values = pd.Series(["4901234567894", "12345670", "", "4901234567890", "036000291452"] * 3, dtype="str")
+    part = values.iloc[4:11].set_axis(range(20, 27))
+    assert list(catalog._gtin_ok(part)) == [_gtin_reference(v) for v in part]
+    assert list(catalog._gtin_ok(part).index) == list(range(20, 27))
+
+
+def test_space_class_is_pythons_backslash_s() -> None:
+    chars = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+    ours = pc.match_substring_regex(pa.array(chars), f"^[{catalog._SPACE}]$").to_pylist()
+    assert ours == [re.fullmatch(r"\s", c) is not None for c in chars]
+
+
+_LINKY = st.text(st.sampled_from(list("ab.:/?#,;| \t\n\u3000\u00a0\x85\x0bhtps")), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_LINKY | st.sampled_from(["https://a.example/1.jpg", "http://b.example/x?y=1"]), max_size=10))
+def test_extra_images_match_python_re(values: list[str]) -> None:
+    links = pd.Series(values, dtype="str")
+    rows = pd.DataFrame({"_row": range(1, len(values) + 1), "id": [f"SKU-{i}" for i in range(len(values))]})
+    got, found = catalog._extra_images(links, rows)
+    url_list = r"https?://[^\s,/?#]+\.[^\s,]+(,https?://[^\s,/?#]+\.[^\s,]+)*"
+    expected, bad = [], []
+    for i, value in enumerate(values):
+        joined = re.sub(r"[\s|,;]+", ",", value).strip(",")
+        ok = joined == "" or re.fullmatch(url_list, joined) is not None
+        expected.append(joined if ok else ",".join(u for u in joined.split(",") if catalog._URL_RE.match(u)))
+        if not ok:
+            bad.append(i + 1)
+    assert list(got) == expected
+    assert list(found["row"]) == bad
+
+
+def test_gtin_separators_removed_like_python_re() -> None:
+    out, _ = clean(
+        {"gtin": "4901234\u00a0567894"},
+        {"gtin": "490-1234-567894"},
+        {"gtin": "4901234\x85567894"},
+    )
+    assert list(out["gtin"]) == ["4901234567894"] * 3
+    assert list(out["_gtin_ok"]) == [True] * 3
+
+
+def test_repeated_values_clean_like_single_rows() -> None:
+    variants = [
+        {
+            "availability": "In Stock",
+            "condition": "New",
+            "gender": "Women",
+            "age_group": "Kids",
+            "brand": "A &amp; B",
+            "color": " Navy\tBlue ",
+            "currency": "usd",
+            "price": "15.5",
+        },
+        {
+            "availability": "sold-out",
+            "condition": "used",
+            "gender": "M",
+            "age_group": "",
+            "brand": "Kumo",
+            "color": "",
+            "currency": "",
+            "price": "1,980",
+            "tier": "2.0",
+        },
+        {
+            "availability": "maybe",
+            "condition": "refurbished",
+            "gender": "unknown",
+            "age_group": "adults",
+            "brand": "",
+            "size": "26.5cm",
+            "price": "bad",
+            "gtin": "4901234567890",
+        },
+    ]
+    many = [variants[i % 3] for i in range(30)]
+    out, _ = clean(*many)
+    singles = [clean(v)[0] for v in variants]
+    expected = pd.concat([singles[i % 3] for i in range(30)], ignore_index=True)
+    pd.testing.assert_frame_equal(out.drop(columns=["id", "_row"]), expected.drop(columns=["id", "_row"]))
+
+
+def test_clean_keeps_the_columns_and_adds_the_parsed_ones() -> None:
+    raw = chunk({"price": "1980"}, {"price": "x"})
+    out, _ = clean({"price": "1980"}, {"price": "x"})
+    assert list(out.columns) == [
+        *raw.columns,
+        "_availability",
+        "_price_error",
+        "_price_value",
+        "_gtin_ok",
+        "_link_ok",
+        "_image_ok",
+        "price_band",
+    ]
+    assert list(out["_price_error"]) == ["", "unparseable"]
+    assert out["_gtin_ok"].dtype == bool and out["_price_value"].dtype == "float64"
