@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from audiences.config import load_config
 from audiences.errors import AudiencesError, ConfigError
 from audiences.hashfile import HashOptions, HashSummary, hash_file
 from audiences.normalize import NORMALIZATION_SPEC_VERSION, PHONE_FORMATS, PLATFORMS
+from feedgen.clitools import exit_on, progress, setup_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,8 +20,7 @@ from audiences.normalize import NORMALIZATION_SPEC_VERSION, PHONE_FORMATS, PLATF
 @click.version_option(package_name="retarget-exporter")
 def main(verbose: int) -> None:
     """Build, hash, export and audit retargeting audiences."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    setup_logging(verbose)
 
 
 @main.command("hash")
@@ -65,7 +60,7 @@ def hash_command(
     state, zip, country, gender, birth_date, madid, extern_id; any subset), or the shop's own names mapped
     by the config's customers.columns. Prints counts per column at the end, never values.
     """
-    with _errors():
+    with exit_on(AudiencesError):
         mapping: dict[str, str] = {}
         country = default_country
         if config_path is not None:
@@ -75,7 +70,7 @@ def hash_command(
         if input_path.resolve() == output_path.resolve():
             raise ConfigError("OUTPUT must differ from INPUT")
         options = HashOptions(platform, country.upper() if country else None, tiktok_phone_format)
-        with _progress("hashing") as hook:
+        with progress("hashing") as hook:
             summary = hash_file(
                 input_path, output_path, options, mapping, chunk_size=chunk_size, jobs=jobs, progress=hook
             )
@@ -94,26 +89,6 @@ def _print_summary(summary: HashSummary, output: Path) -> None:
         table.add_row(column, kind, *(str(counts.get(s, 0)) for s in ("valid", "blank", "invalid")))
     Console(width=120).print(table)
     click.echo(f"rows with no usable identifier: {summary.empty_rows}")
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except AudiencesError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-
-
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int], None] | None]:
-    if not sys.stderr.isatty():
-        yield None
-        return
-    columns = (TextColumn(label), TextColumn("{task.completed:,} rows"), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda rows: bar.advance(task, rows)
 
 
 if __name__ == "__main__":  # pragma: no cover

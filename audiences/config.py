@@ -64,10 +64,7 @@ class CustomersConfig(TableConfig):
     @field_validator("columns")
     @classmethod
     def _known(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - set(CUSTOMER_COLUMNS))
-        if unknown:
-            raise ValueError(f"unknown logical column(s) {unknown}; allowed: {', '.join(CUSTOMER_COLUMNS)}")
-        return value
+        return feed_config.check_mapping(value, CUSTOMER_COLUMNS)
 
 
 class GoogleConsentConfig(_Strict):

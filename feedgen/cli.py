@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import logging
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, time
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from feedgen import build
+from feedgen.clitools import exit_on, progress, setup_logging
 from feedgen.config import SourceConfig, load_config
 from feedgen.errors import ConfigError, FeedgenError
 from feedgen.money import is_currency
@@ -43,8 +39,7 @@ class _Date(click.ParamType):
 @click.version_option(package_name="retarget-exporter")
 def main(verbose: int) -> None:
     """Build product catalog feeds for Meta, Google Merchant Center and TikTok."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    setup_logging(verbose)
 
 
 @main.command("build")
@@ -80,9 +75,9 @@ def build_command(
     as_of: datetime | None,
 ) -> None:
     """Build all configured feeds and publish them atomically into the feed folder."""
-    with _errors():
+    with exit_on(FeedgenError):
         job = _job(config_path, catalog_path, out, formats, currency)
-        with _progress() as hook:
+        with progress("reading catalog") as hook:
             report = build.run(job, force=force, as_of=as_of, progress=hook)
         _summary(report, job.out)
 
@@ -102,9 +97,9 @@ def build_command(
 @click.option("--as-of", type=_Date(), help="Judge sale windows at this date instead of now.")
 def validate_command(config_path: Path, rejects: Path | None, as_json: bool, as_of: datetime | None) -> None:
     """Check the catalog against every platform's rules; publish nothing."""
-    with _errors():
+    with exit_on(FeedgenError):
         job = _job(config_path, None, None, (), None)
-        with _progress() as hook:
+        with progress("reading catalog") as hook:
             report = build.run(job, publish_files=False, as_of=as_of, progress=hook, rejects_to=rejects)
         if as_json:
             click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
@@ -143,31 +138,6 @@ def _job(
             title=catalog_path.stem, link="https://example.com/", description=f"{catalog_path.stem} catalog"
         ),
     )
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except FeedgenError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-
-
-@contextmanager
-def _progress() -> Iterator[build.ProgressHook | None]:
-    if not sys.stderr.isatty():
-        yield None
-        return
-    columns = (
-        TextColumn("reading catalog"),
-        BarColumn(),
-        TextColumn("{task.completed:,} rows"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("catalog", total=None)
-        yield lambda rows: bar.advance(task, rows)
 
 
 def _summary(report: build.FeedReport, out: Path | None) -> None:

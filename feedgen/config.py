@@ -73,6 +73,14 @@ DERIVED_LABEL_SOURCES = ("price_band",)
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def check_mapping(value: dict[str, str], logical: tuple[str, ...]) -> dict[str, str]:
+    """A column mapping whose keys are all logical names (for a ``columns`` validator)."""
+    unknown = sorted(set(value) - set(logical))
+    if unknown:
+        raise ValueError(f"unknown logical column(s) {unknown}; allowed: {', '.join(logical)}")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -156,10 +164,7 @@ class CatalogConfig(_Strict):
     @field_validator("columns")
     @classmethod
     def _known(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - set(CATALOG_COLUMNS))
-        if unknown:
-            raise ValueError(f"unknown logical column(s) {unknown}; allowed: {', '.join(CATALOG_COLUMNS)}")
-        return value
+        return check_mapping(value, CATALOG_COLUMNS)
 
 
 class GuardConfig(_Strict):

@@ -1,34 +1,41 @@
 """Column-wise text cleaning: NFC, XML-forbidden characters, HTML entities and tags, whitespace.
 
-Everything works on whole pyarrow string arrays; Python runs per value only for the rare
-entities that the vectorised replacements do not cover (then once per distinct value).
+Everything works on whole pyarrow string arrays; Python runs only html.unescape, once per distinct
+entity (so decoding is exact by construction). Each step first finds, cheaply and often on the raw
+UTF-8 bytes, the rows it may change, and leaves the others alone.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
+from html.entities import html5
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 # XML 1.0 forbids C0 controls except tab, LF, CR; C1 controls and DEL are junk in a feed too.
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\x{fffe}\x{ffff}]"
+#: the one-byte characters of _CONTROL, as a lookup table indexed by byte
+_CONTROL_BYTE = np.isin(np.arange(256), [*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+#: a character outside these ranges may change under NFC; the ranges hold only characters that NFC
+#: keeps and never combines with a neighbour (quick check "yes", combining class 0; see the tests)
+_NFC_MAYBE = r"[^\x00-\x{2ff}\x{400}-\x{482}\x{2002}-\x{2064}\x{20a0}-\x{20bf}\x{2100}-\x{2125}]"
 # A tag needs a letter right after "<" (so "a < b" is text), optional attributes, optional "/".
 _BLOCK_TAG = r"(?i)<\s*(br|/p|/div|/h[1-6]|/tr|/ul|/ol|/table|p|div|li|h[1-6])(\s[^<>]*)?/?>"
 _ANY_TAG = r"</?[A-Za-z][A-Za-z0-9:-]*(\s[^<>]*)?/?>"
 _COMMENT = r"<!--.*?-->"
-#: entities replaced column-wise; "&amp;" goes last so "&amp;lt;" becomes "&lt;", as html.unescape does
-_SIMPLE_ENTITIES = (
-    ("&lt;", "<"),
-    ("&gt;", ">"),
-    ("&quot;", '"'),
-    ("&#39;", "'"),
-    ("&apos;", "'"),
-    ("&nbsp;", "\u00a0"),
-    ("&amp;", "&"),
-)
-_SIMPLE_RE = "|".join(name for name, _ in _SIMPLE_ENTITIES)
+#: whitespace runs that collapsing to one space changes: two or more, or one that is not " "
+#: (RE2's \s is [\t\n\f\r ]; [^\PZ ] is a space separator other than " ")
+_SPACES_KEEP_LINES = r"[\pZ\t\r\f\v]{2,}|[^\PZ ]|[\t\r\f\v]"
+_SPACES_ONE_LINE = r"[\s\pZ]{2,}|[^\PZ ]|[\t\n\f\r]"
+#: the text between "&" and ";" of a reference html.unescape decodes (named ones have <= 32 characters)
+_REFERENCE = r"^(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{0,31})$"
+#: the start of the text after "&" of a reference html.unescape may decode without a ";"
+_LEGACY_NAMES = "|".join(sorted(name for name in html5 if not name.endswith(";")))
+_UNTERMINATED = rf"^(?:#[0-9]|#[xX][0-9a-fA-F]|{_LEGACY_NAMES})"
 
 
 def to_arrow(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -43,38 +50,80 @@ def to_arrow(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array | pa.Ch
 
 
 def to_series(values: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
-    """A pandas string Series from a pyarrow string array."""
-    return pd.Series(values.to_pandas(), index=index, dtype="str")
+    """A pandas string Series from a pyarrow string array, its values placed by position on ``index``."""
+    series = values.to_pandas().astype("str")
+    series.index = index
+    return series
 
 
 def nfc(values: pa.Array) -> pa.Array:
     """Unicode NFC, so composed and decomposed spellings compare (and hash) alike."""
-    return pc.utf8_normalize(values, form="NFC")
+    return _by_chunk(_nfc, values)
+
+
+def _nfc(values: pa.Array) -> pa.Array:
+    if _data_bytes(values).max(initial=0) < 0x80:  # all ASCII
+        return values
+    rows = np.flatnonzero(~_bools(pc.string_is_ascii(values), missing=True))
+    if len(rows):
+        rows = rows[_bools(pc.match_substring_regex(values.take(rows), _NFC_MAYBE))]
+    return _on_rows(values, rows, lambda some: pc.utf8_normalize(some, form="NFC"))
 
 
 def strip_controls(values: pa.Array) -> pa.Array:
     """Remove characters XML 1.0 forbids (and C1 controls, DEL)."""
-    return pc.replace_substring_regex(values, _CONTROL, "")
+    return _by_chunk(_strip_controls, values)
+
+
+def _strip_controls(values: pa.Array) -> pa.Array:
+    rows = _rows_of(values, _controls_at(_data_bytes(values)))
+    return _on_rows(values, rows, lambda some: pc.replace_substring_regex(some, _CONTROL, ""))
 
 
 def unescape(values: pa.Array) -> pa.Array:
     """Decode HTML entities exactly as ``html.unescape`` does."""
-    amps = pc.count_substring(values, "&")
-    if not pc.any(pc.greater(amps, 0)).as_py():
-        return values
-    simple = pc.count_substring_regex(values, _SIMPLE_RE)
-    out = values
-    for name, char in _SIMPLE_ENTITIES:
-        out = pc.replace_substring(out, name, char)
-    hard = pc.and_(pc.greater(amps, 0), pc.not_equal(amps, simple))
-    if pc.any(hard).as_py():
-        # other entities (&#8211;, &eacute;, "&amp" with no ";"): html.unescape per distinct value
-        originals = pc.filter(values, hard)
-        uniques = pc.unique(originals)
-        decoded = pa.array([html.unescape(v) for v in uniques.to_pylist()], type=uniques.type)
-        replaced = pc.take(decoded, pc.index_in(originals, value_set=uniques))
-        out = pc.replace_with_mask(_flat(out), _flat(hard), _flat(replaced))
-    return out
+    return _by_chunk(_unescape, values)
+
+
+def _unescape(values: pa.Array) -> pa.Array:
+    return _on_rows(values, _rows_of(values, np.flatnonzero(_data_bytes(values) == ord("&"))), _decode)
+
+
+def _decode(values: pa.Array) -> pa.Array:
+    # html.unescape reads each "&" on its own, from the text after it up to the next "&" (a
+    # reference never holds one) and never past the first ";". So split at each "&", split each
+    # piece at its first ";", and decode "&" + the text before that ";" + ";" where it may change.
+    parts = pc.split_pattern(values, "&")
+    offsets = parts.offsets.to_numpy()
+    after_amp = np.ones(len(parts.values), dtype=bool)
+    after_amp[offsets[:-1][np.diff(offsets) > 0]] = False  # a row's first piece
+    halves = pc.split_pattern(parts.values, ";", max_splits=1)
+    bounds = halves.offsets.to_numpy()
+    semicolon = np.diff(bounds) == 2
+    # the pieces whose text before ";" gets rebuilt as "&" + text + ";" (as far as they have them)
+    todo = np.flatnonzero(after_amp | semicolon)
+    heads = halves.values.take(bounds[todo])
+    amp, semicolon = after_amp[todo], semicolon[todo]
+    change = amp & semicolon & _bools(pc.match_substring_regex(heads, _REFERENCE))
+    unended = np.flatnonzero(amp & ~change)  # "&amp", "&copy 2024", "&#38" without ";" (rare)
+    change[unended[_bools(pc.match_substring_regex(heads.take(unended), _UNTERMINATED))]] = True
+    text = pc.binary_join_element_wise(
+        pc.if_else(amp, pa.scalar("&", values.type), pa.scalar("", values.type)),
+        heads,
+        pc.if_else(semicolon, pa.scalar(";", values.type), pa.scalar("", values.type)),
+        pa.scalar("", values.type),
+    )
+    text = _on_rows(text, np.flatnonzero(change), _unescape_each)
+    pieces = _replace_rows(halves.values, bounds[todo], text)
+    joined = type(parts).from_arrays(pa.array(bounds[offsets]), pieces, mask=parts.is_null())
+    return pc.binary_join(joined, pa.scalar("", values.type))
+
+
+def _unescape_each(values: pa.Array) -> pa.Array:
+    """html.unescape per value, called once per distinct value."""
+    distinct = pc.unique(values)
+    decoded = pa.array([html.unescape(v) for v in distinct.to_pylist()], type=values.type)
+    return decoded.take(pc.index_in(values, value_set=distinct))
 
 
 def strip_tags(values: pa.Array) -> pa.Array:
@@ -88,12 +137,15 @@ def strip_tags(values: pa.Array) -> pa.Array:
 
 def collapse_spaces(values: pa.Array, keep_lines: bool) -> pa.Array:
     """Collapse runs of whitespace; with ``keep_lines`` keep at most one blank line between paragraphs."""
+    # the patterns match only where replacing changes something (a lone " " stays as it is)
     if keep_lines:
-        out = pc.replace_substring_regex(values, r"[\pZ\t\r\f\v]+", " ")
-        out = pc.replace_substring_regex(out, r" ?\n ?", "\n")
-        out = pc.replace_substring_regex(out, r"\n{3,}", "\n\n")
+        out = pc.replace_substring_regex(values, _SPACES_KEEP_LINES, " ")
+        # no two spaces touch now: 3+ line breaks with their spaces make one blank line, then
+        # spaces next to the remaining line breaks go
+        out = pc.replace_substring_regex(out, r"(?: ?\n){3,} ?", "\n\n")
+        out = pc.replace_substring_regex(out, r" \n ?|\n ", "\n")
     else:
-        out = pc.replace_substring_regex(values, r"[\s\pZ]+", " ")
+        out = pc.replace_substring_regex(values, _SPACES_ONE_LINE, " ")
     return pc.utf8_trim_whitespace(out)
 
 
@@ -107,5 +159,65 @@ def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = 
     return collapse_spaces(out, keep_lines)
 
 
-def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+def _offsets(values: pa.Array) -> np.ndarray:
+    """Where each value of a (large_)string array starts in its data buffer, and where the last ends."""
+    kind = {pa.string(): np.int32, pa.large_string(): np.int64}[values.type]
+    if len(values) == 0:
+        return np.zeros(1, dtype=kind)
+    return np.frombuffer(values.buffers()[1], dtype=kind)[values.offset : values.offset + len(values) + 1]
+
+
+def _data_bytes(values: pa.Array) -> np.ndarray:
+    """The UTF-8 bytes the values of a (large_)string array span: a view, respecting slices (null
+    slots may span bytes too)."""
+    offsets, data = _offsets(values), values.buffers()[2]
+    return np.frombuffer(data or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
+
+
+def _rows_of(values: pa.Array, positions: np.ndarray) -> np.ndarray:
+    """The rows that hold the given positions of ``_data_bytes(values)``."""
+    offsets = _offsets(values)
+    hit = np.zeros(len(values), dtype=bool)
+    hit[np.searchsorted(offsets - offsets[0], positions, side="right") - 1] = True
+    return np.flatnonzero(hit)
+
+
+def _controls_at(data: np.ndarray) -> np.ndarray:
+    """Positions of the characters of _CONTROL in UTF-8 bytes (C0 but tab/LF/CR, DEL, C1, U+FFFE/F)."""
+    low = np.flatnonzero(data < 0x20)  # tabs and line breaks are common, the rest is rare
+    found = [low[_CONTROL_BYTE[data[low]]]]
+    top = data.max(initial=0)
+    if top >= 0x7F:
+        found.append(np.flatnonzero(data == 0x7F))
+    if top >= 0xC2:  # U+0080..U+009F are C2 80..C2 9F
+        lead = np.flatnonzero(data[:-1] == 0xC2)
+        found.append(lead[data[lead + 1] < 0xA0])
+    if top >= 0xEF:  # U+FFFE, U+FFFF are EF BF BE, EF BF BF
+        lead = np.flatnonzero(data[:-2] == 0xEF)
+        found.append(lead[(data[lead + 1] == 0xBF) & (data[lead + 2] >= 0xBE)])
+    return np.concatenate(found)
+
+
+def _on_rows(values: pa.Array, rows: np.ndarray, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``fn`` applied to the given rows only (sorted, distinct); the other rows stay as they are."""
+    if not len(rows):
+        return values
+    return fn(values) if len(rows) == len(values) else _replace_rows(values, rows, fn(values.take(rows)))
+
+
+def _replace_rows(values: pa.Array, rows: np.ndarray, replacements: pa.Array) -> pa.Array:
+    mask = np.zeros(len(values), dtype=bool)
+    mask[rows] = True
+    return pc.replace_with_mask(values, pa.array(mask), replacements)
+
+
+def _by_chunk(
+    fn: Callable[[pa.Array], pa.Array], values: pa.Array | pa.ChunkedArray
+) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, pa.ChunkedArray):
+        return pa.chunked_array([fn(chunk) for chunk in values.chunks], type=values.type)
+    return fn(values)
+
+
+def _bools(mask: pa.Array, missing: bool = False) -> np.ndarray:
+    return pc.fill_null(mask, missing).to_numpy(zero_copy_only=False)

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 import html
+import unicodedata
+from html.entities import html5
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedgen import text
 
@@ -57,3 +63,163 @@ def test_nfc() -> None:
 
 def test_empty_and_blank() -> None:
     assert run(["", "   "]) == ["", ""]
+
+
+# --- the fast paths must give exactly what the plain formulations give ---------------------------
+
+_TRICKY = [
+    *["&amp;", "&amp", "&lt;", "&#8211;", "&#x2013;", "&#0;", "&#128;", "&#55296;", "&copy", "&copy;"],
+    *["&notin;", "&noti", "&", ";", "#", "x", "a", " "],
+    *["&AMP;", "&ampx;", "&notit;", "&not.x;", "&foo;", "&#38;", "&#x26;", "&#0038;", "&#X26;", "&#38"],
+    *["&#x110000;", "&#1114112;", "&#13;", "&#7;", "&#150;", "&#xD800;", "&#99999999;", "&#", "&#x"],
+    *["&" + "a" * 31 + ";", "&" + "a" * 33 + ";", "R&D", "AT&T", "&&", "9", "F", "é", "\n", "<", "lt"],
+]
+_WORDS = ["soft", "cotton", "shirt", "100%", "Größe", "AT&T", "R&D", "a<b", "x;y", "—"]
+_HTML_TAGS = ["<p>", "</p>", "<br/>", "<ul>", "<li>", "</li>", "</ul>", "<b>", "</b>", "<!-- c -->", "\n"]
+
+
+def large(values: list[str | None]) -> pa.Array:
+    return pa.array(values, type=pa.large_string())
+
+
+def chunked(values: list[str | None]) -> pa.ChunkedArray:
+    cut = len(values) // 2
+    return pa.chunked_array([large(values[:cut]), large([]), large(values[cut:])])
+
+
+def expected_unescape(values: list[str | None]) -> list[str | None]:
+    return [None if value is None else html.unescape(value) for value in values]
+
+
+tricky_text = st.lists(st.sampled_from(_TRICKY), max_size=12).map("".join)
+description = st.lists(
+    st.one_of(
+        st.sampled_from(_WORDS),
+        st.sampled_from(_HTML_TAGS),
+        st.sampled_from(sorted(html5)).map(lambda name: "&" + name),
+        st.sampled_from(["&#8211;", "&#x2019;", "&#39;", "  ", " "]),
+    ),
+    max_size=40,
+).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(tricky_text, st.none()), max_size=8))
+def test_unescape_equals_html_unescape_on_tricky_pieces(values: list[str | None]) -> None:
+    # several rows at once: what one row holds must not change how another decodes
+    assert text.unescape(large(values)).to_pylist() == expected_unescape(values)
+    assert text.unescape(chunked(values)).to_pylist() == expected_unescape(values)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(description, min_size=1, max_size=6), st.integers(0, 5))
+def test_unescape_equals_html_unescape_on_descriptions(values: list[str], start: int) -> None:
+    sliced = large(["&amp; before", *values, "after &lt;"]).slice(1 + min(start, len(values)))
+    expected = expected_unescape([*values[min(start, len(values)) :], "after &lt;"])
+    assert text.unescape(sliced).to_pylist() == expected
+    assert text.unescape(pa.array(values, type=pa.string())).to_pylist() == expected_unescape(values)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "&&#110;ot;",  # the first "&" stays: decoding "&#110;" must not make "&not;"
+        "&amp;#38; &#38;amp; &amp;lt; &#x26;lt;",  # decoded "&" is never decoded again
+        "&#x&#x32;6; &#&#51;8;",
+        "&copy2024 &amp, &lt3 &notin &noti; &#38 &#x26 end&amp",
+        "&#0; &#128; &#159; &#55296; &#x110000; &#1; &#65534;",
+        "&" + "a" * 33 + "; &AMPlt; &ampx;",
+    ],
+)
+def test_unescape_edge_cases(raw: str) -> None:
+    assert text.unescape(large([raw, "&lt;", "&not;", "&amp;", "&#38;", "&#110;"])).to_pylist() == (
+        expected_unescape([raw, "&lt;", "&not;", "&amp;", "&#38;", "&#110;"])
+    )
+
+
+def collapse_reference(values: pa.Array, keep_lines: bool) -> pa.Array:
+    """The former collapse_spaces: every run, even a lone " ", replaced."""
+    if keep_lines:
+        out = pc.replace_substring_regex(values, r"[\pZ\t\r\f\v]+", " ")
+        out = pc.replace_substring_regex(out, r" ?\n ?", "\n")
+        out = pc.replace_substring_regex(out, r"\n{3,}", "\n\n")
+    else:
+        out = pc.replace_substring_regex(values, r"[\s\pZ]+", " ")
+    return pc.utf8_trim_whitespace(out)
+
+
+_SPACES = [" ", "\n", "\t", "\r", "\f", "\v", "\x85", "\u00a0", "\u2000", "\u2028", "\u2029", "\u3000"]
+spacey_text = st.lists(st.sampled_from([*_SPACES, "a", "\u200b", "\x1c", "<p>"]), max_size=16).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(spacey_text, max_size=6), st.booleans())
+def test_collapse_spaces_equals_replacing_every_run(values: list[str], keep_lines: bool) -> None:
+    arr = large(values)
+    assert text.collapse_spaces(arr, keep_lines).equals(collapse_reference(arr, keep_lines))
+
+
+def every_code_point() -> pa.Array:
+    return large([chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF])
+
+
+def test_strip_controls_and_nfc_equal_the_plain_kernels_for_every_code_point() -> None:
+    cps = every_code_point()
+    assert text.strip_controls(cps).equals(pc.replace_substring_regex(cps, text._CONTROL, ""))
+    assert text.nfc(cps).equals(pc.utf8_normalize(cps, form="NFC"))
+    marks = ["\u0301", "\u0308", "\u0327", "\u0338", "\u093c", "\u1161", "\u11a8", "\u3099"]
+    pairs = large([chr(c) + m for c in [*range(0x41, 0x80), *range(0x300, 0x3400, 7)] for m in marks])
+    assert text.nfc(pairs).equals(pc.utf8_normalize(pairs, form="NFC"))
+
+
+def test_nfc_skips_only_characters_nfc_keeps_on_their_own_and_beside_others() -> None:
+    # NFC changes nothing made of characters with quick check "yes" and combining class 0; the
+    # characters that may follow another in a canonical pair have quick check "maybe"
+    pairs = [unicodedata.decomposition(chr(c)).split() for c in range(0x110000)]
+    trailing = {int(p[1], 16) for p in pairs if len(p) == 2 and not p[0].startswith("<")}
+    trailing |= {*range(0x1161, 0x1176), *range(0x11A8, 0x11C3)}  # Hangul vowels, final consonants
+    cps = every_code_point()
+    maybe = pc.match_substring_regex(cps, text._NFC_MAYBE).to_pylist()
+    skipped = [char for char, changes in zip(cps.to_pylist(), maybe, strict=True) if not changes]
+    assert len(skipped) > 0x300
+    for char in skipped:
+        assert unicodedata.combining(char) == 0 and unicodedata.normalize("NFC", char) == char, char
+        assert ord(char) not in trailing and unicodedata.category(char) != "Cn", char
+
+
+control_text = st.text(
+    alphabet=st.one_of(
+        st.sampled_from("\x00\x07\t\n\r\x1f\x7f\x80\x85\x9f\xa0\ufffe\uffff\ufffd"),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(control_text, st.none()), max_size=6), st.integers(0, 3))
+def test_strip_controls_and_nfc_on_slices_and_chunks(values: list[str | None], start: int) -> None:
+    for arr in (large(values).slice(min(start, len(values))), chunked(values), pa.array(values, pa.string())):
+        assert text.strip_controls(arr).equals(pc.replace_substring_regex(arr, text._CONTROL, ""))
+        assert text.nfc(arr).equals(pc.utf8_normalize(arr, form="NFC"))
+
+
+def test_data_bytes_respects_slices() -> None:
+    arr = large(["ab", None, "cde", "", "f"])
+    assert text._data_bytes(arr.slice(2, 2)).tobytes() == b"cde"
+    assert text._data_bytes(pa.array(["xy", "z"], type=pa.string()).slice(1)).tobytes() == b"z"
+    assert text._data_bytes(arr.slice(5)).tobytes() == b""
+    assert text._data_bytes(large([])).tobytes() == b""
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(description, tricky_text, spacey_text), max_size=6))
+def test_clean_text_on_chunks_equals_clean_text_on_one_array(values: list[str]) -> None:
+    for kwargs in ({}, {"html_allowed": True, "keep_lines": True}):
+        whole = text.clean_text(large(values), **kwargs)
+        assert text.clean_text(chunked(values), **kwargs).to_pylist() == whole.to_pylist()
+
+
+def test_to_series_places_values_by_position_on_any_index() -> None:
+    series = text.to_series(pa.array(["a", "b"], type=pa.large_string()), pd.Index([7, 3]))
+    assert series.tolist() == ["a", "b"] and series.index.tolist() == [7, 3]
