@@ -237,7 +237,9 @@ def _write_platform(
     warned = pd.concat([checked[checked["severity"] == issues.WARNING], found])
     warnings = Counter(warned["field"] + ":" + warned["reason"])
     keep = ~clean[ROW].isin(errors["row"])
-    rows = validate.frame(clean.loc[keep], PLATFORMS[platform], job.labels)
+    rows = validate.frame(
+        clean.loc[keep, validate.needed_columns(job.labels)], PLATFORMS[platform], job.labels
+    )
     for fmt in job.formats:
         if platform_of(fmt) != platform:
             continue

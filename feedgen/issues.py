@@ -12,9 +12,12 @@ WARNING = "warning"
 ALL = "all"
 
 
+_EMPTY = pd.DataFrame({c: pd.Series([], dtype="int64" if c == "row" else "str") for c in COLUMNS})
+
+
 def empty() -> pd.DataFrame:
-    """An issues frame with no rows."""
-    return pd.DataFrame({c: pd.Series([], dtype="int64" if c == "row" else "str") for c in COLUMNS})
+    """An issues frame with no rows (shared: callers never change it in place)."""
+    return _EMPTY
 
 
 def collect(
@@ -30,11 +33,11 @@ def collect(
     mask = mask.fillna(False).astype(bool)
     if not mask.any():
         return empty()
-    picked = frame.loc[mask]
+    # only the two columns an issue names are taken, never the whole chunk
     return pd.DataFrame(
         {
-            "row": picked[ROW].astype("int64"),
-            "id": picked["id"].astype("str"),
+            "row": frame[ROW][mask].astype("int64"),
+            "id": frame["id"][mask].astype("str"),
             "platform": platform,
             "field": field,
             "severity": severity,

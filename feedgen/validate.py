@@ -110,6 +110,20 @@ def check(
     return issues.concat(found)
 
 
+#: the cleaned columns ``frame`` reads (label columns come on top)
+FRAME_COLUMNS = (
+    "id", "title", "description", "_availability", "condition", "price", "sale_price",
+    "sale_price_effective_date", "link", "image_link", "brand", "google_product_category", "category",
+    "item_group_id", "gtin", "_gtin_ok", "mpn", "color", "size", "gender", "age_group",
+    "additional_image_link",
+)  # fmt: skip
+
+
+def needed_columns(labels: dict[str, str]) -> list[str]:
+    """The columns of a cleaned chunk that ``frame`` needs, for taking only those rows' cells."""
+    return list(dict.fromkeys([*FRAME_COLUMNS, *labels.values()]))
+
+
 def frame(clean: pd.DataFrame, platform: Platform, labels: dict[str, str]) -> pd.DataFrame:
     """The platform's output columns for the rows of ``clean`` (which already passed ``check``)."""
     out = pd.DataFrame(index=clean.index)
