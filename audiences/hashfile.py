@@ -99,7 +99,7 @@ def hash_file(
     options: HashOptions,
     mapping: Mapping[str, str] | None = None,
     *,
-    chunk_size: int = 100_000,
+    chunk_size: int = 50_000,
     jobs: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> HashSummary:
