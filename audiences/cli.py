@@ -41,7 +41,11 @@ def main(verbose: int) -> None:
     help="TikTok phones before hashing: E.164 with + or digits only.",
 )
 @click.option(
-    "--chunk-size", type=click.IntRange(min=1), default=50_000, show_default=True, help="Rows per chunk (memory per worker)."
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=50_000,
+    show_default=True,
+    help="Rows per chunk (memory per worker).",
 )
 @click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
 def hash_command(
