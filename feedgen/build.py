@@ -19,7 +19,7 @@ import pandas as pd
 
 from feedgen import catalog, issues, publish, validate
 from feedgen.config import CATALOG_COLUMNS, FeedgenConfig, SourceConfig
-from feedgen.errors import ConfigError
+from feedgen.errors import ConfigError, PublishError
 from feedgen.platforms import LABELS, PLATFORMS
 from feedgen.sources import ROW, read_chunks
 from feedgen.writers import FORMATS, filename_of, platform_of, writer_class
@@ -214,6 +214,11 @@ def run(
             return report
         _finish(job, report, staged, force)
         return report
+    except OSError as exc:  # a full disk, a vanished folder: the run fails, the published feeds stay
+        reason = exc.strerror or str(exc)
+        raise PublishError(
+            f"{job.out}: writing the feeds failed ({reason}); the previous feeds are kept"
+        ) from None
     finally:
         for handle in handles:
             if not handle.closed:

@@ -12,7 +12,7 @@ from lxml import etree
 
 from feedgen import build
 from feedgen.config import SourceConfig
-from feedgen.errors import GuardError
+from feedgen.errors import GuardError, PublishError
 from feedgen.writers import FORMATS, filename_of
 from feedgen.writers.base import Channel
 
@@ -147,11 +147,12 @@ def test_failure_while_writing_leaves_old_feed(tmp_path: Path, monkeypatch: pyte
     before = _snapshot(out)
 
     def explode(*args: object, **kwargs: object) -> None:
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(build.validate, "frame", explode)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(PublishError, match="No space left on device.*previous feeds are kept") as info:
         build.run(job(out), as_of=AS_OF)
+    assert info.value.exit_code == 1
     assert _snapshot(out) == before
 
 
