@@ -150,7 +150,7 @@ def test_failure_while_writing_leaves_old_feed(tmp_path: Path, monkeypatch: pyte
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(build.validate, "frame", explode)
-    with pytest.raises(PublishError, match="No space left on device.*previous feeds are kept") as info:
+    with pytest.raises(PublishError, match=r"No space left on device.*previous feeds are kept") as info:
         build.run(job(out), as_of=AS_OF)
     assert info.value.exit_code == 1
     assert _snapshot(out) == before
