@@ -21,7 +21,10 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, Phon
 
 # Plain forms: "+" or "00", digits with spaces, dots, dashes, slashes and parentheses, and an
 # optional "x"/"ext." extension of up to 6 digits, a strict subset of what the library strips.
-_FAST = r"^(?P<intl>\+|00)?(?P<body>[0-9(][0-9 ()./\-]*[0-9])(?:[ ]*(?i:ext|x)[.:]?[ ]*[0-9]{1,6})?$"
+_FAST = (
+    r"^(?:(?P<intl>\+|00)[ ./\-]*)?(?P<body>[0-9(][0-9 ()./\-]*[0-9])"
+    r"(?:[ ]*(?i:ext|x)[.:]?[ ]*[0-9]{1,6})?$"
+)
 _MIN_NSN, _MAX_NSN = 2, 17
 # Number types in the order the library tests them; only "matches any" matters for validity.
 _TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail")

@@ -171,3 +171,17 @@ def test_the_library_runs_once_per_distinct_value_and_region(monkeypatch: pytest
 def test_blank_and_null_give_null() -> None:
     out = phones.e164_column(pa.array([None, "", "   ", "\u3000"], pa.string()), pa.array(["US"] * 4))
     assert out.to_pylist() == [None] * 4
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "expected"),
+    [
+        ("00 44 20 7946 0958", "US", "+442079460958"),  # a space after the international "00"
+        ("+ 44 20 7946 0958", "JP", "+442079460958"),
+        ("00/27 81000", "US", "+2781000"),  # found by hypothesis: "00" then a separator
+        ("00 1 650 555 1234", "GB", "+16505551234"),
+    ],
+)
+def test_separator_after_international_prefix(text: str, region: str, expected: str) -> None:
+    got = phones.e164_column(pa.array([text]), pa.array([region])).to_pylist()
+    assert got == [expected] == [reference(text, region)]
