@@ -56,6 +56,10 @@ PROSPECT_COLUMNS = (
 )
 
 
+#: sections that are tables read from a source (their paths resolve against the config's folder)
+TABLE_SECTIONS = ("customers", "orders", "satisfaction", "complaints", "prospects", "views", "suppression")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -145,15 +149,7 @@ class PipelineConfig(_Strict):
         """A copy with every relative path resolved against the config file's folder."""
         base = self.base_dir
         update: dict[str, Any] = {}
-        for name in (
-            "customers",
-            "orders",
-            "satisfaction",
-            "complaints",
-            "prospects",
-            "views",
-            "suppression",
-        ):
+        for name in TABLE_SECTIONS:
             table = getattr(self, name)
             if table is not None:
                 update[name] = table.resolved(base)
