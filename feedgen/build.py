@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from feedgen.platforms import LABELS, PLATFORMS
 from feedgen.sources import ROW, read_chunks
 from feedgen.writers import FORMATS, filename_of, platform_of, writer_class
 from feedgen.writers.base import Channel, FeedWriter
+
+log = logging.getLogger(__name__)
 
 REJECTS_NAME = "rejects.csv"
 
@@ -208,6 +211,11 @@ def run(
         for fmt, digest in digests.items():
             report.formats[fmt].bytes, report.formats[fmt].sha256 = digest.size, digest.hexdigest()
         report.label_values = {label: len(values - {""}) for label, values in label_values.items()}
+        for label, count in report.label_values.items():
+            if count > _MAX_LABEL_VALUES:
+                log.warning(
+                    "%s has more than %d distinct values; Google ignores the rest", label, _MAX_LABEL_VALUES
+                )
         if not publish_files:
             if rejects_to is not None:
                 publish.publish(staged)

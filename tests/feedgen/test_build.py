@@ -162,3 +162,17 @@ def test_validate_mode_publishes_nothing(tmp_path: Path) -> None:
     assert report.formats["meta-csv"].written == 7
     assert not (tmp_path / "out").exists()
     assert rejects.read_text().startswith("row,id,platform,field,severity,reason,detail\n")
+
+
+def test_too_many_distinct_label_values_are_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    header, first = (DATA / "small_catalog.csv").read_text(encoding="utf-8").splitlines()[:2]
+    rows = [first.replace("DRK-STD-1", f"DRK-{i}").replace("health-drink", f"line-{i}") for i in range(1002)]
+    catalog = tmp_path / "wide.csv"
+    catalog.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        report = build.run(job(tmp_path / "out", catalog), as_of=AS_OF)
+    assert report.label_values["custom_label_0"] > 1000
+    assert report.label_values["custom_label_1"] == 1
+    assert "custom_label_0 has more than 1000 distinct values" in caplog.text
