@@ -44,7 +44,9 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 bench: $(STAMP) ## benchmarks in tests/benchmarks (large generated data; minutes)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
-	@for script in tests/benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@status=0; for script in tests/benchmarks/bench_*.py; do \
+	  echo "== $$script"; $(PY) $$script || { echo "== $$script: a target was missed or the script failed"; status=1; }; \
+	done; exit $$status
 
 fixtures: $(STAMP) ## regenerate the demo data (deterministic; the result is committed)
 	$(PY) fixtures/demo/generate.py
