@@ -184,7 +184,9 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--sdk-rows", type=int, default=200_000)
-    parser.add_argument("--file-rows", type=int, default=0, help="also hash a file this long (e.g. 10000000)")
+    parser.add_argument(
+        "--file-rows", type=int, default=10_000_000, help="also hash a file this long (0 to skip)"
+    )
     args = parser.parse_args()
     print(
         f"python {platform.python_version()}, pandas {pd.__version__}, pyarrow {pa.__version__}, "
@@ -213,14 +215,26 @@ def main() -> None:
     for name, seconds, per_s in rows:
         print(f"| {name} | {seconds:.2f} | {per_s:,.0f} |")
     best = max(rate, len(df) / file_s)
-    print(f"\nbest of ours vs floor time: {len(df) / best / floor_s:.2f}x (target <= 1.2x)")
+    missed = []
+    vs_floor = len(df) / best / floor_s
+    print(f"\nbest of ours vs floor time: {vs_floor:.2f}x (target <= 1.2x)")
+    if vs_floor > 1.2:
+        missed.append("floor")
     if sdk_s is not None:
-        print(f"ours vs SDK rows/s: {best / (args.sdk_rows / sdk_s):.1f}x (target >= 5x)")
+        vs_sdk = best / (args.sdk_rows / sdk_s)
+        print(f"ours vs SDK rows/s: {vs_sdk:.1f}x (target >= 5x)")
+        if vs_sdk < 5:
+            missed.append("sdk")
     if big:
         seconds, peak = big
         print(f"audiences hash, {args.file_rows:,} rows: {seconds:.1f} s, peak RSS {peak:.0f} MB (< 1024?)")
+        if peak >= 1024:
+            missed.append("memory")
     blanks = (frame == "").sum().to_dict()
     print(f"blank cells per column (sanity): {blanks}")
+    if missed:
+        print(f"targets missed: {', '.join(missed)}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":
