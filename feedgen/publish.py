@@ -87,17 +87,6 @@ class DigestFile:
         return self._digest.hexdigest()
 
 
-def file_digest(path: Path) -> tuple[int, str]:
-    """(size in bytes, sha256 hex) of a file."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-    return size, digest.hexdigest()
-
-
 def previous_counts(out_dir: Path) -> dict[str, int]:
     """Rows written per format by the last publish into ``out_dir`` (from its feed report)."""
     path = out_dir / REPORT_NAME
