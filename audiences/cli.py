@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from audiences.build import build
 from audiences.config import load_config
 from audiences.errors import AudiencesError, ConfigError
 from audiences.hashfile import HashOptions, HashSummary, hash_file
 from audiences.normalize import NORMALIZATION_SPEC_VERSION, PHONE_FORMATS, PLATFORMS
-from feedgen.clitools import exit_on, progress, setup_logging
+from audiences.plan import Plan, make_plan
+from audiences.preview import preview_data
+from feedgen.clitools import DateParam, exit_on, progress, setup_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,6 +98,71 @@ def _print_summary(summary: HashSummary, output: Path) -> None:
         table.add_row(column, kind, *(str(counts.get(s, 0)) for s in ("valid", "blank", "invalid")))
     Console(width=120).print(table)
     click.echo(f"rows with no usable identifier: {summary.empty_rows}")
+
+
+AS_OF_HELP = "Look back from this date (end of day, UTC) instead of now; the same date gives the same run."
+
+
+@main.command("build")
+@click.option(
+    "--config", "config_path", required=True, type=click.Path(path_type=Path), help="The pipeline's YAML."
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), help="Output root (runs/ goes under it)."
+)
+@click.option("--as-of", type=DateParam(end_of_day=True), help=AS_OF_HELP)
+def build_command(config_path: Path, out: Path | None, as_of: datetime | None) -> None:
+    """Select, exclude and pair every audience; write hashed exports, product sets, plan and manifest."""
+    with exit_on(AudiencesError):
+        config = load_config(config_path)
+        result = build(config, config_path, as_of or datetime.now(UTC), out)
+        _print_plan(result.plan)
+        click.echo(f"run written to {result.run_dir}")
+
+
+@main.command("preview")
+@click.option(
+    "--config", "config_path", required=True, type=click.Path(path_type=Path), help="The pipeline's YAML."
+)
+@click.option("--as-of", type=DateParam(end_of_day=True), help=AS_OF_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.option(
+    "--top", type=click.IntRange(min=0), default=3, show_default=True, help="Products shown per set."
+)
+def preview_command(config_path: Path, as_of: datetime | None, as_json: bool, top: int) -> None:
+    """Audience sizes, exclusions by reason, overlaps and the top products with reasons; writes nothing."""
+    with exit_on(AudiencesError):
+        config = load_config(config_path)
+        plan = make_plan(config, as_of or datetime.now(UTC))
+        if as_json:
+            click.echo(json.dumps(preview_data(plan, top), indent=2, ensure_ascii=False))
+        else:
+            _print_plan(plan, top)
+
+
+def _print_plan(plan: Plan, top: int = 0) -> None:
+    console = Console(width=140)
+    data = preview_data(plan, top)
+    table = Table(title=f"audiences as of {data['as_of']}")
+    for name in ("audience", "who", "strategy", "candidates", "members", "excluded by reason", "products"):
+        table.add_column(name, justify="right" if name in ("candidates", "members", "products") else "left")
+    for entry in data["audiences"]:
+        excluded = ", ".join(f"{k} {v}" for k, v in entry["excluded"].items()) or "-"
+        size = "" if entry["product_set"] is None else str(len(entry["product_set"]))
+        name = ("  " if entry["parent"] else "") + entry["name"]
+        table.add_row(
+            name, entry["who"], entry["strategy"] or "-", str(entry["candidates"]), str(entry["members"]),
+            excluded, size,
+        )  # fmt: skip
+    console.print(table)
+    for entry in data["audiences"]:
+        for product in (entry["product_set"] or [])[:top]:
+            console.print(f"  {entry['name']}: {product['id']} - {product['reason']}", highlight=False)
+    for warning in data["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if data["overlaps"]:
+        shared = ", ".join(f"{' & '.join(o['audiences'])} {o['shared_members']}" for o in data["overlaps"])
+        console.print(f"overlaps (members in both): {shared}", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -68,7 +68,7 @@ class ChunkOut:
     def of(cls, result: ExportResult) -> ChunkOut:
         """Serialise an export result."""
         return cls(
-            csv=_csv_bytes(result.frame) if len(result.frame) else b"",
+            csv=csv_rows(result.frame) if len(result.frame) else b"",
             rows=len(result.frame),
             empty_rows=int(result.empty_rows.sum()),
             columns=tuple(result.frame.columns),
@@ -173,7 +173,7 @@ def _results(
             yield pending.popleft().result()
 
 
-def _csv_bytes(frame: pd.DataFrame) -> bytes:
+def csv_rows(frame: pd.DataFrame) -> bytes:
     """Rows without quotes (hashes never need them); quoted only when a plain value needs it."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     sink = pa.BufferOutputStream()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, time
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -11,27 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from feedgen import build
-from feedgen.clitools import exit_on, progress, setup_logging
+from feedgen.clitools import DateParam, exit_on, progress, setup_logging
 from feedgen.config import SourceConfig, load_config
 from feedgen.errors import ConfigError, FeedgenError
 from feedgen.money import is_currency
 from feedgen.writers import FORMATS
 from feedgen.writers.base import Channel
-
-
-class _Date(click.ParamType):
-    name = "DATE"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        try:
-            parsed = datetime.fromisoformat(str(value))
-        except ValueError:
-            self.fail(f"{value!r} is not a date such as 2026-11-20", param, ctx)
-        if len(str(value)) <= 10:
-            parsed = datetime.combine(parsed.date(), time(0, 0))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,7 +49,7 @@ def main(verbose: int) -> None:
 )
 @click.option("--currency", help="Ad hoc: ISO 4217 code for rows without a currency column.")
 @click.option("--force", is_flag=True, help="Publish even when a guard would stop it (empty or shrunk feed).")
-@click.option("--as-of", type=_Date(), help="Judge sale windows at this date instead of now.")
+@click.option("--as-of", type=DateParam(), help="Judge sale windows at this date instead of now.")
 def build_command(
     config_path: Path | None,
     catalog_path: Path | None,
@@ -94,7 +79,7 @@ def build_command(
     "--rejects", type=click.Path(path_type=Path), help="Also write every reject and warning to this CSV."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
-@click.option("--as-of", type=_Date(), help="Judge sale windows at this date instead of now.")
+@click.option("--as-of", type=DateParam(), help="Judge sale windows at this date instead of now.")
 def validate_command(config_path: Path, rejects: Path | None, as_json: bool, as_of: datetime | None) -> None:
     """Check the catalog against every platform's rules; publish nothing."""
     with exit_on(FeedgenError):

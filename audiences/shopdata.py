@@ -1,0 +1,215 @@
+"""The shop's tables made ready for selection: people and products as integer codes, times as numbers.
+
+``prepare`` runs once per build; every audience then works on numpy arrays (a 10-million-line order
+table is filtered and grouped without touching a string). People carry the flags every audience applies
+first: ad consent, suppression, a usable identifier, and for prospects whether they are also customers.
+Nothing here keeps a plaintext identifier outside the people frames the exports read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from audiences.load import HASH_COLUMNS, Tables, person_hashes, suppression_hashes
+
+#: order statuses; anything else (pending, on hold, ...) neither qualifies nor excludes
+COMPLETED, REFUNDED, CANCELLED = "completed", "refunded", "cancelled"
+#: complaint statuses that count as closed; any other status is an open complaint
+CLOSED_COMPLAINTS = frozenset({"closed", "resolved", "done"})
+_NS_PER_DAY = 86_400 * 10**9
+
+
+@dataclass(frozen=True)
+class Orders:
+    """Order lines up to ``as_of`` as parallel arrays (row i of each is one line)."""
+
+    person: np.ndarray  # int64 code into people, -1 when the customer is not in the customers table
+    customer_id: pd.Series  # the raw customer id (for counting unknown customers)
+    product: np.ndarray  # int64 code into products, -1 when the product is not in the catalog
+    product_id: pd.Series  # the raw product id (selectors by product_ids work without the catalog)
+    order: np.ndarray  # int64 code per distinct order id
+    time: np.ndarray  # int64 ns since the epoch, UTC
+    completed: np.ndarray  # bool
+    refunded: np.ndarray  # bool: refunded or cancelled
+    amount: np.ndarray  # float64 quantity x unit price
+    unit_price: np.ndarray  # float64
+
+
+@dataclass(frozen=True)
+class People:
+    """Customers or prospects: the frame the exports read, plus per-person flags (aligned arrays)."""
+
+    kind: str  # "purchasers" (customers) or "prospects"
+    frame: pd.DataFrame  # identifier and consent columns, one row per person, RangeIndex = code
+    ids: pd.Index  # customer_id / prospect_id by code
+    ads_ok: np.ndarray
+    suppressed: np.ndarray
+    has_identifier: np.ndarray  # a valid e-mail or phone (Meta normalization)
+    hashes: pd.DataFrame  # email_sha256, phone_sha256 (Meta normalization; "" where none)
+    is_customer: np.ndarray  # prospects only: an e-mail or phone hash shared with a customer
+
+
+@dataclass(frozen=True)
+class ShopData:
+    """Everything selection and pairing read, for one ``as_of``."""
+
+    as_of: datetime
+    as_of_ns: int
+    products: pd.DataFrame
+    customers: People | None
+    prospects: People | None
+    orders: Orders | None
+    views: pd.DataFrame | None  # person (prospect code), product (code), product_id, time (ns)
+    complaints: pd.DataFrame | None  # person (customer code), time (opened, ns), open (bool)
+    latest_score: pd.Series | None  # per customer code with a survey up to as_of: the latest score
+
+    def days_ago(self, days: int) -> int:
+        """The instant ``days`` days before ``as_of``, in ns."""
+        return self.as_of_ns - days * _NS_PER_DAY
+
+
+@dataclass(frozen=True)
+class Persons:
+    """Customers and prospects with their flags; the slow part (hashing for suppression), done once."""
+
+    customers: People | None
+    prospects: People | None
+
+
+def prepare_people(tables: Tables, default_country: str | None) -> Persons:
+    """Hash everyone's e-mail and phone once, to match suppression entries and customers to prospects."""
+    suppressed = suppression_hashes(tables, default_country)
+    customers = _people("purchasers", tables.customers, "customer_id", suppressed, default_country)
+    prospects = _people("prospects", tables.prospects, "prospect_id", suppressed, default_country)
+    if customers is not None and prospects is not None:
+        known = pd.Index(pd.concat([customers.hashes[c] for c in HASH_COLUMNS]).unique())
+        shared = np.zeros(len(prospects.ids), dtype=bool)
+        for column in HASH_COLUMNS:
+            values = prospects.hashes[column]
+            shared |= ((values != "") & values.isin(known)).to_numpy()
+        prospects = replace(prospects, is_customer=shared)
+    return Persons(customers, prospects)
+
+
+def prepare(
+    tables: Tables,
+    products: pd.DataFrame,
+    as_of: datetime,
+    default_country: str | None,
+    persons: Persons | None = None,
+) -> ShopData:
+    """Code people, products and orders once; drop events after ``as_of`` (the run looks back from it)."""
+    as_of_ns = pd.Timestamp(as_of).tz_convert("UTC").value
+    product_index = pd.Index(products["id"])
+    persons = persons or prepare_people(tables, default_country)
+    customers, prospects = persons.customers, persons.prospects
+    orders = None
+    if tables.orders is not None:
+        orders = _orders(tables.orders, customers, product_index, as_of_ns)
+    views = None
+    if tables.views is not None and prospects is not None:
+        v = tables.views
+        time = _ns(v["viewed_at"])
+        keep = time <= as_of_ns
+        views = pd.DataFrame(
+            {
+                "person": prospects.ids.get_indexer(pd.Index(v["prospect_id"]))[keep],
+                "product": product_index.get_indexer(pd.Index(v["product_id"]))[keep],
+                "product_id": v["product_id"].to_numpy()[keep],
+                "time": time[keep],
+            }
+        )
+    complaints = latest = None
+    if tables.complaints is not None and customers is not None:
+        c = tables.complaints
+        time = _ns(c["opened_at"])
+        keep = time <= as_of_ns
+        complaints = pd.DataFrame(
+            {
+                "person": customers.ids.get_indexer(pd.Index(c["customer_id"]))[keep],
+                "time": time[keep],
+                "open": ~c["status"].isin(CLOSED_COMPLAINTS).to_numpy()[keep],
+            }
+        )
+    if tables.satisfaction is not None and customers is not None:
+        s = tables.satisfaction
+        time = _ns(s["surveyed_at"])
+        frame = pd.DataFrame(
+            {
+                "person": customers.ids.get_indexer(pd.Index(s["customer_id"])),
+                "time": time,
+                "score": s["score"],
+            }
+        )
+        frame = frame[(frame["time"] <= as_of_ns) & (frame["person"] >= 0)]
+        frame = frame.sort_values(["person", "time"], kind="stable")
+        latest = frame.groupby("person")["score"].last()
+    return ShopData(
+        as_of=as_of,
+        as_of_ns=as_of_ns,
+        products=products,
+        customers=customers,
+        prospects=prospects,
+        orders=orders,
+        views=views,
+        complaints=complaints,
+        latest_score=latest,
+    )
+
+
+def _people(
+    kind: str, frame: pd.DataFrame | None, id_column: str, suppressed: pd.Index, default_country: str | None
+) -> People | None:
+    if frame is None:
+        return None
+    frame = frame.drop_duplicates(id_column, keep="first").reset_index(drop=True)
+    hashes = person_hashes(frame, default_country)
+    hit = np.zeros(len(frame), dtype=bool)
+    has = np.zeros(len(frame), dtype=bool)
+    for column in HASH_COLUMNS:
+        values = hashes[column]
+        present = (values != "").to_numpy()
+        has |= present
+        hit |= present & values.isin(suppressed).to_numpy()
+    return People(
+        kind=kind,
+        frame=frame,
+        ids=pd.Index(frame[id_column]),
+        ads_ok=frame["ads_ok"].to_numpy(dtype=bool),
+        suppressed=hit,
+        has_identifier=has,
+        hashes=hashes,
+        is_customer=np.zeros(len(frame), dtype=bool),
+    )
+
+
+def _orders(frame: pd.DataFrame, customers: People | None, products: pd.Index, as_of_ns: int) -> Orders:
+    time = _ns(frame["ordered_at"])
+    keep = time <= as_of_ns
+    frame = frame[keep]
+    status = frame["status"]
+    quantity = frame["quantity"].to_numpy(dtype="float64")
+    unit_price = frame["unit_price"].to_numpy(dtype="float64")
+    people = customers.ids if customers is not None else pd.Index([], dtype="str")
+    return Orders(
+        person=people.get_indexer(pd.Index(frame["customer_id"])).astype(np.int64),
+        customer_id=frame["customer_id"].reset_index(drop=True),
+        product=products.get_indexer(pd.Index(frame["product_id"])).astype(np.int64),
+        product_id=frame["product_id"].reset_index(drop=True),
+        order=pd.factorize(frame["order_id"])[0].astype(np.int64),
+        time=time[keep],
+        completed=(status == COMPLETED).to_numpy(dtype=bool),
+        refunded=status.isin((REFUNDED, CANCELLED)).to_numpy(dtype=bool),
+        amount=quantity * unit_price,
+        unit_price=unit_price,
+    )
+
+
+def _ns(values: pd.Series) -> np.ndarray:
+    """Tz-aware timestamps as int64 ns since the epoch (UTC)."""
+    naive = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return naive.to_numpy(dtype="datetime64[ns]").view(np.int64)
