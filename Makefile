@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 DEMO   := fixtures/demo/retarget.yaml
+# the demo data ends on this day; building as of it keeps the demo's recency windows full
+DEMO_AS_OF := 2026-11-20
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test lint format bench services fixtures clean
@@ -19,13 +21,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the project with its test and lint tools
 
-demo: $(STAMP) ## install, then build the demo shop's feeds and hashed customer files into fixtures/demo/out
+demo: $(STAMP) ## install, then build the demo shop's feeds, hashed customer files and audiences into fixtures/demo/out
 	$(VENV)/bin/feedgen build --config $(DEMO)
 	@for platform in meta google tiktok; do \
 	  $(VENV)/bin/audiences hash --platform $$platform --config $(DEMO) \
 	    fixtures/demo/customers.csv fixtures/demo/out/hashed/$$platform.csv || exit 1; \
 	done
+	$(VENV)/bin/audiences build --config $(DEMO) --as-of $(DEMO_AS_OF)
 	@echo "Feeds, feed_report.json and rejects.csv: fixtures/demo/out/feeds/; hashed customer files: fixtures/demo/out/hashed/"
+	@echo "Audiences, product sets, plan.json and manifest.json: the newest folder in fixtures/demo/out/runs/"
 
 services: ## start PostgreSQL and MariaDB for the SQL-source tests when they are not running
 	@bash tests/start-services.sh

@@ -148,7 +148,7 @@ def _print_plan(plan: Plan, top: int = 0) -> None:
         table.add_column(name, justify="right" if name in ("candidates", "members", "products") else "left")
     for entry in data["audiences"]:
         excluded = ", ".join(f"{k} {v}" for k, v in entry["excluded"].items()) or "-"
-        size = "" if entry["product_set"] is None else str(len(entry["product_set"]))
+        size = str(entry.get("product_set_size", ""))
         name = ("  " if entry["parent"] else "") + entry["name"]
         table.add_row(
             name, entry["who"], entry["strategy"] or "-", str(entry["candidates"]), str(entry["members"]),

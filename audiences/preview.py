@@ -28,8 +28,9 @@ def preview_data(plan: Plan, top: int | None = None) -> dict[str, Any]:
             "product_set": None,
             "minimum": item.minimum,
         }
-        if not split and item.offers:
-            head["product_set"] = _products(item.offers[0].products, top) if strategy else None
+        if not split and item.offers and strategy:
+            head["product_set"] = _products(item.offers[0].products, top)
+            head["product_set_size"] = len(item.offers[0].products)
         entries.append(head)
         if counts["members"] < item.minimum and not split:
             warnings.append(
@@ -47,6 +48,7 @@ def preview_data(plan: Plan, top: int | None = None) -> dict[str, Any]:
                     "members": members,
                     "excluded": {},
                     "product_set": _products(offer.products, top),
+                    "product_set_size": len(offer.products),
                     "minimum": item.minimum,
                 }
             )
