@@ -30,7 +30,7 @@ import pandas as pd
 from audiences.products import group_key, label_columns
 from audiences.rules import SUB_AUDIENCE_SEPARATOR, CoPurchase, Pairing
 from audiences.select import Selection
-from audiences.shopdata import ShopData
+from audiences.shopdata import ShopData, among
 
 NO_PRODUCTS = "no_products"
 _EPS = 1e-9
@@ -150,8 +150,12 @@ def _owned(data: ShopData, people: np.ndarray) -> pd.DataFrame:
     """Distinct (person, product) pairs the given people bought (completed lines up to as-of)."""
     o = data.orders
     assert o is not None
-    mask = o.completed & (o.product >= 0) & np.isin(o.person, people)
+    mask = o.completed & (o.product >= 0) & among(o.person, people, _customer_count(data))
     return pd.DataFrame({"person": o.person[mask], "product": o.product[mask]}).drop_duplicates()
+
+
+def _customer_count(data: ShopData) -> int:
+    return len(data.customers.ids) if data.customers is not None else 0
 
 
 def _served(owned: pd.DataFrame, codes: np.ndarray, products: pd.DataFrame) -> pd.Series:
@@ -269,7 +273,7 @@ def _owned_lines(data: ShopData, members: np.ndarray) -> pd.DataFrame:
     """Completed lines of ``members``: person, line, tier and unit price paid."""
     o, p = data.orders, data.products
     assert o is not None
-    mask = o.completed & (o.product >= 0) & np.isin(o.person, members)
+    mask = o.completed & (o.product >= 0) & among(o.person, members, _customer_count(data))
     product = o.product[mask]
     return pd.DataFrame(
         {
@@ -292,20 +296,21 @@ def co_purchase_rules(data: ShopData, antecedents: set[str], thresholds: CoPurch
     """
     o = data.orders
     assert o is not None
-    keys = group_key(data.products).to_numpy(dtype=object)
+    codes, names = pd.factorize(group_key(data.products))
+    width = max(len(names), 1)
     mask = o.completed & (o.product >= 0)
-    baskets = pd.DataFrame({"order": o.order[mask], "key": keys[o.product[mask]]}).drop_duplicates()
-    total = baskets["order"].nunique()
+    basket = np.unique(o.order[mask] * width + codes[o.product[mask]])  # distinct (order, line) pairs
+    order, key = basket // width, basket % width
+    total = int(np.count_nonzero(np.diff(order, prepend=-1)))  # baskets are sorted by order
     if not total:
         return []
-    count = baskets.groupby("key").size()
-    left = baskets[baskets["key"].isin(antecedents)]
-    both = left.merge(baskets, on="order", suffixes=("_a", "_b"))
-    both = both[both["key_a"] != both["key_b"]]
-    pairs = both.groupby(["key_a", "key_b"]).size()
+    count = np.bincount(key, minlength=width)
+    wanted = np.flatnonzero(np.isin(np.asarray(names, dtype=object), list(antecedents)))
+    left = pd.DataFrame({"order": order, "a": key})[np.isin(key, wanted)]
+    both = left.merge(pd.DataFrame({"order": order, "b": key}), on="order")
+    pairs = both[both["a"] != both["b"]].groupby(["a", "b"]).size()
     rules = []
-    for key, n in pairs.items():
-        a, b = cast(tuple[str, str], key)
+    for (a, b), n in zip(pairs.index.to_list(), pairs.to_numpy(), strict=True):
         support, confidence = n / total, n / count[a]
         lift = confidence / (count[b] / total)
         if (
@@ -313,7 +318,7 @@ def co_purchase_rules(data: ShopData, antecedents: set[str], thresholds: CoPurch
             and confidence >= thresholds.min_confidence - _EPS
             and lift >= thresholds.min_lift - _EPS
         ):
-            rules.append(CoPurchaseRule(str(a), str(b), int(n), support, confidence, lift))
+            rules.append(CoPurchaseRule(str(names[a]), str(names[b]), int(n), support, confidence, lift))
     return sorted(rules, key=lambda r: (r.antecedent, -r.lift, r.consequent))
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from audiences.products import matches
 from audiences.rules import Audience, Selector
-from audiences.shopdata import People, ShopData
+from audiences.shopdata import People, ShopData, among
 
 NO_CONSENT = "no_consent"
 SUPPRESSED = "suppressed"
@@ -66,7 +66,7 @@ class Selection:
 
     def exclude(self, codes: np.ndarray, reason: str) -> None:
         """Give ``reason`` to those of ``codes`` that are still members."""
-        hit = np.isin(self.candidates, codes) & (self.reason == "")
+        hit = among(self.candidates, codes, len(self.people.ids)) & (self.reason == "")
         self.reason[hit] = reason
 
     def excluded(self) -> dict[str, int]:

@@ -161,6 +161,16 @@ def prepare(
     )
 
 
+def among(codes: np.ndarray, chosen: np.ndarray, size: int) -> np.ndarray:
+    """True where ``codes`` (person or product codes, -1 for unknown) is one of ``chosen``.
+
+    A lookup table of ``size`` flags: one pass over ``codes``, where ``np.isin`` would sort both.
+    """
+    flags = np.zeros(size + 1, dtype=bool)  # the extra last slot is where -1 lands; it stays False
+    flags[chosen[chosen >= 0]] = True
+    return flags[codes]
+
+
 def _people(
     kind: str, frame: pd.DataFrame | None, id_column: str, suppressed: pd.Index, default_country: str | None
 ) -> People | None:
