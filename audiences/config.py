@@ -13,6 +13,13 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from audiences.destinations.config import (
+    Destination,
+    GoogleFileDestination,
+    RetentionConfig,
+    StateConfig,
+    SyncConfig,
+)
 from audiences.errors import ConfigError
 from audiences.rules import Audience, AudienceList, Problem, raise_problems
 from feedgen import config as feed_config
@@ -126,12 +133,10 @@ class PipelineConfig(_Strict):
     suppression: TableConfig | None = None
     consent: ConsentConfig = Field(default_factory=ConsentConfig)
     audiences: AudienceList = Field(default_factory=list, description="The marketers' audience rules.")
-    # Sections whose models arrive with the delivery and compliance issues; kept as data until then.
-    destinations: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Upload adapters by name."
-    )
-    state: dict[str, Any] = Field(default_factory=dict, description="Where destination state is kept.")
-    retention: dict[str, Any] = Field(default_factory=dict, description="How long run folders are kept.")
+    destinations: dict[str, Destination] = Field(default_factory=dict, description="Upload adapters by name.")
+    state: StateConfig = Field(default_factory=StateConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     base_dir: Path = Field(Path("."), exclude=True)
 
     @model_validator(mode="after")
@@ -157,6 +162,16 @@ class PipelineConfig(_Strict):
             update["catalog"] = self.catalog.model_copy(update={"source": self.catalog.source.resolved(base)})
         out = self.feeds.out if self.feeds.out.is_absolute() else base / self.feeds.out
         update["feeds"] = self.feeds.model_copy(update={"out": out})
+        update["destinations"] = {
+            name: d.model_copy(update={"dir": d.dir if d.dir.is_absolute() else base / d.dir})
+            if isinstance(d, GoogleFileDestination)
+            else d
+            for name, d in self.destinations.items()
+        }
+        if self.state.url:
+            update["state"] = self.state.model_copy(
+                update={"url": feed_config.resolve_url(self.state.url, base)}
+            )
         return self.model_copy(update=update)
 
 

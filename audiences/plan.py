@@ -119,14 +119,14 @@ def make_plan(config: PipelineConfig, as_of: datetime) -> Plan:
 
 def platform_of(config: PipelineConfig, destination: str) -> str:
     """The upload template a destination takes: its ``type`` in ``destinations``, else its own name."""
-    settings = config.destinations.get(destination, {})
-    kind = str(settings.get("type", destination))
+    settings = config.destinations.get(destination)
+    kind = settings.type if settings is not None else destination
     return PLATFORM_OF_TYPE.get(kind, kind)
 
 
 def _minimum_for(config: PipelineConfig, destination: str, platform: str) -> int:
-    settings = config.destinations.get(destination, {})
-    return int(settings.get("min_members", MINIMUM_MEMBERS.get(platform, 100)))
+    settings = config.destinations.get(destination)
+    return settings.minimum if settings is not None else MINIMUM_MEMBERS.get(platform, 100)
 
 
 def _evaluation_order(audiences: list[Audience]) -> list[Audience]:

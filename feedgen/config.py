@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, get_args
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import quote
 
 import pycountry
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Tag, ValidationError, field_validator, model_validator
 
 from feedgen.errors import ConfigError
 from feedgen.writers import FORMATS
@@ -34,6 +35,7 @@ AUDIENCE_SECTIONS = frozenset(
         "audiences",
         "destinations",
         "state",
+        "sync",
         "retention",
     }
 )
@@ -123,8 +125,7 @@ class SourceConfig(_Strict):
         if self.path is not None and not self.path.is_absolute():
             update["path"] = base / self.path
         if self.url is not None:
-            update["url"] = _fill_env(self.url)
-            update["url"] = _resolve_sqlite(update["url"], base)
+            update["url"] = resolve_url(self.url, base)
         return self.model_copy(update=update)
 
 
@@ -284,25 +285,53 @@ def format_validation_error(path: Path, exc: ValidationError, model: type[BaseMo
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
-    """The keys a nested model accepts at ``loc`` (empty when the path leaves the models)."""
-    current: type[BaseModel] | None = model
+    """The keys a nested model accepts at ``loc`` (empty when the path leaves the models).
+
+    Walks the annotations: model fields by name, list items by index, dict values by key, and a tagged
+    union's member by its tag (pydantic puts the tag, or the class name, in the location).
+    """
+    current: Any = model
     for part in loc:
-        if isinstance(part, int):
-            continue
-        field = current.model_fields.get(part) if current else None
-        if field is None:
+        current = _step(current, part)
+        if current is None:
             return []
-        current = _model_in(field.annotation)
-    return [name for name in current.model_fields if name != "base_dir"] if current else []
+    found = _model_in(current)
+    return [name for name in found.model_fields if name != "base_dir"] if found else []
+
+
+def _step(annotation: Any, part: int | str) -> Any:
+    members = _members(annotation)
+    for member, tag in members:
+        if tag == part or (isinstance(member, type) and member.__name__ == part):
+            return member
+    for member, _ in members:
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            field = member.model_fields.get(str(part))
+            if field is not None:
+                return field.annotation
+        origin = get_origin(member)
+        if origin is list and isinstance(part, int):
+            return get_args(member)[0]
+        if origin is dict:
+            return get_args(member)[1]
+    return None
+
+
+def _members(annotation: Any) -> list[tuple[Any, object]]:
+    """The alternatives of an annotation (itself when it is not a union), each with its Tag if any."""
+    if get_origin(annotation) is Annotated:
+        inner, *extras = get_args(annotation)
+        tags = [e.tag for e in extras if isinstance(e, Tag)]
+        return [(m, tags[0] if tags and t is None else t) for m, t in _members(inner)]
+    if get_origin(annotation) in (Union, UnionType):
+        return [pair for arg in get_args(annotation) for pair in _members(arg)]
+    return [(annotation, None)]
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
+    for member, _ in _members(annotation):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            return member
     return None
 
 
@@ -317,6 +346,11 @@ def load_config(path: Path | str) -> FeedgenConfig:
     except ValidationError as exc:
         raise ConfigError(format_validation_error(path, exc, FeedgenConfig)) from None
     return config.resolved()
+
+
+def resolve_url(url: str, base: Path) -> str:
+    """``${VAR}`` filled from the environment (URL-encoded) and a relative SQLite path made absolute."""
+    return _resolve_sqlite(_fill_env(url), base)
 
 
 def _fill_env(url: str) -> str:

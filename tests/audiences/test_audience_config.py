@@ -354,7 +354,10 @@ def test_destinations_are_builtin_names_without_a_destinations_section(write_rul
 
 
 def test_destinations_are_keys_of_the_destinations_section(write_rules: WriteRules) -> None:
-    section = "destinations: {mock: {}, meta-main: {token_env: META_TOKEN}}\n"
+    section = (
+        "destinations: {mock: {type: mock, base_url: 'http://127.0.0.1:8765'},"
+        " meta-main: {type: meta, base_url: 'https://graph.facebook.com', token_env: META_TOKEN, ad_account_id: '1'}}\n"
+    )
     item = "{name: a, who: purchasers, purchased: {within_days: 9}, destinations: [meta, mock]}"
     assert error_lines(write_rules(item, extra=section)) == [
         "audiences[a].destinations: unknown destination 'meta'; allowed (keys of the `destinations` "
@@ -362,6 +365,20 @@ def test_destinations_are_keys_of_the_destinations_section(write_rules: WriteRul
     ]
     good = "{name: a, who: purchasers, purchased: {within_days: 9}, destinations: [meta-main, mock]}"
     assert load_config(write_rules(good, extra=section)).audiences[0].destinations == ["meta-main", "mock"]
+
+
+def test_a_destination_names_its_type_and_only_that_type_s_settings(write_rules: WriteRules) -> None:
+    item = "{name: a, who: purchasers, purchased: {within_days: 9}, destinations: [x]}"
+    assert error_lines(write_rules(item, extra="destinations: {x: {dir: out}}\n")) == [
+        "destinations.x: give `type`, one of: meta, tiktok, google-file, mock"
+    ]
+    wrong = "destinations: {x: {type: google-file, dir: out, token_env: T}}\n"
+    assert error_lines(write_rules(item, extra=wrong))[0].startswith(
+        "destinations.x.google-file.token_env: unknown key"
+    )
+    config = load_config(write_rules(item, extra="destinations: {x: {type: google-file, dir: out/google}}\n"))
+    google = config.destinations["x"]
+    assert google.minimum == 1000 and google.dir.is_absolute() and google.dir.parts[-2:] == ("out", "google")
 
 
 def test_several_errors_are_listed_at_once(write_rules: WriteRules) -> None:
