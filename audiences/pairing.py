@@ -146,12 +146,14 @@ def _offerable(data: ShopData) -> np.ndarray:
     return (p["available"] & p["in_feeds"] & p["price"].notna()).to_numpy(dtype=bool)
 
 
-def _owned(data: ShopData, people: np.ndarray) -> pd.DataFrame:
-    """Distinct (person, product) pairs the given people bought (completed lines up to as-of)."""
+def _owned(data: ShopData, people: np.ndarray, products: np.ndarray) -> pd.DataFrame:
+    """Distinct (person, product) pairs of the given people and products (completed lines up to as-of)."""
     o = data.orders
     assert o is not None
-    mask = o.completed & (o.product >= 0) & among(o.person, people, _customer_count(data))
-    return pd.DataFrame({"person": o.person[mask], "product": o.product[mask]}).drop_duplicates()
+    rows = np.flatnonzero(o.completed & among(o.product, products, len(data.products)))
+    person = o.person_at(rows)
+    mine = among(person, people, _customer_count(data))
+    return pd.DataFrame({"person": person[mine], "product": o.product[rows][mine]}).drop_duplicates()
 
 
 def _customer_count(data: ShopData) -> int:
@@ -176,6 +178,18 @@ class _Group:
     codes: tuple[int, ...]
     reference: float  # upsell: lowest "highest price paid"; downsell: lowest floor (cheapest viewed)
     references: set[float] = field(default_factory=set)
+    levels: set[int] = field(default_factory=set)
+
+    def tiers(self) -> str:
+        """The members' tier (upsell: bought; downsell: viewed) in words: "1", "1-2" or "" when none."""
+        known = sorted(t for t in self.levels | {self.level} if t >= 0)
+        if not known:
+            return ""
+        return str(known[0]) if known[0] == known[-1] else f"{known[0]}-{known[-1]}"
+
+    def name(self) -> str:
+        """The sub-audience key: the line, and the tier(s) when known."""
+        return f"{self.line}-t{self.tiers()}" if self.tiers() else self.line
 
 
 def _merge_small(groups: list[_Group], minimum: int) -> list[_Group]:
@@ -192,6 +206,8 @@ def _merge_small(groups: list[_Group], minimum: int) -> list[_Group]:
                 host = max(hosts, key=_size)
                 host.members += group.members
                 host.references |= group.references | {group.reference}
+                host.reference = min(host.reference, group.reference)  # reasons bound every member
+                host.levels |= group.levels | {group.level}
                 groups.remove(group)
                 moved = True
                 break
@@ -218,7 +234,7 @@ def _finish(
         who = np.sort(np.concatenate(group.members))
         frame["served"] = len(who)
         frame["reason"] = reason(group, frame)
-        out.append((group.key, who, frame))
+        out.append((group.name(), who, frame))
     return out
 
 
@@ -233,7 +249,7 @@ def _upsell(data: ShopData, members: np.ndarray, anchors: np.ndarray, pairing: P
     known = anchors >= 0
     anchor_line = np.full(len(members), "", dtype=object)
     anchor_line[known] = line[anchors[known]]
-    owned_lines = _owned_lines(data, members)
+    owned_lines = _owned_lines(data, members, anchors)
     per = pd.DataFrame({"person": members, "line": anchor_line})
     per = per[per["line"] != ""]
     history = owned_lines.merge(per, on=["person", "line"])
@@ -264,23 +280,27 @@ def _upsell_reason(group: _Group, frame: pd.DataFrame) -> list[str]:
     rise = ((frame["price"] / group.reference - 1) * 100).round().astype("int64")
     bound = "at most " if len(group.references) > 1 else ""
     return [
-        f"tier {group.level} → {int(t)} of {group.line}, {bound}{r:+d}% on the highest price paid"
+        f"tier {group.tiers()} → {int(t)} of {group.line}, {bound}{r:+d}% on the highest price paid"
         for t, r in zip(frame["tier"], rise, strict=True)
     ]
 
 
-def _owned_lines(data: ShopData, members: np.ndarray) -> pd.DataFrame:
-    """Completed lines of ``members``: person, line, tier and unit price paid."""
+def _owned_lines(data: ShopData, members: np.ndarray, anchors: np.ndarray) -> pd.DataFrame:
+    """Completed lines of ``members`` in their anchors' lines: person, line, tier and unit price paid."""
     o, p = data.orders, data.products
     assert o is not None
-    mask = o.completed & (o.product >= 0) & among(o.person, members, _customer_count(data))
-    product = o.product[mask]
+    lines = p["line"].to_numpy(dtype=object)
+    wanted = np.flatnonzero(np.isin(lines, np.unique(lines[anchors[anchors >= 0]])) & (lines != ""))
+    rows = np.flatnonzero(o.completed & among(o.product, wanted, len(p)))
+    person = o.person_at(rows)
+    mine = among(person, members, _customer_count(data))
+    rows, product = rows[mine], o.product[rows][mine]
     return pd.DataFrame(
         {
-            "person": o.person[mask],
-            "line": p["line"].to_numpy(dtype=object)[product],
+            "person": person[mine],
+            "line": lines[product],
             "tier": p["tier"].to_numpy(dtype="float64", na_value=np.nan)[product],
-            "paid": o.unit_price[mask],
+            "paid": o.unit_price[rows],
         }
     )
 
@@ -299,7 +319,7 @@ def co_purchase_rules(data: ShopData, antecedents: set[str], thresholds: CoPurch
     codes, names = pd.factorize(group_key(data.products))
     width = max(len(names), 1)
     mask = o.completed & (o.product >= 0)
-    basket = np.unique(o.order[mask] * width + codes[o.product[mask]])  # distinct (order, line) pairs
+    basket = _distinct(o.order[mask] * width + codes[o.product[mask]])  # distinct (order, line) pairs
     order, key = basket // width, basket % width
     total = int(np.count_nonzero(np.diff(order, prepend=-1)))  # baskets are sorted by order
     if not total:
@@ -322,6 +342,12 @@ def co_purchase_rules(data: ShopData, antecedents: set[str], thresholds: CoPurch
     return sorted(rules, key=lambda r: (r.antecedent, -r.lift, r.consequent))
 
 
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (a sort and a neighbour test: far faster than ``np.unique`` on large arrays)."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+
+
 def _cross_sell(
     data: ShopData, members: np.ndarray, anchors: np.ndarray, pairing: Pairing
 ) -> list[tuple[str, np.ndarray, pd.DataFrame]]:
@@ -338,7 +364,6 @@ def _cross_sell(
         for rule in co_purchase_rules(data, set(per["key"]), pairing.co_purchase):
             rules.setdefault(rule.antecedent, []).append(rule)
     offerable = _offerable(data)
-    owned = _owned(data, members)
     out = []
     for group, people in per.groupby(["key", "category"], sort=True)["person"]:
         key, cat = cast(tuple[str, str], group)
@@ -351,7 +376,7 @@ def _cross_sell(
         frame = _product_frame(data, np.flatnonzero(ok))
         if not frame.empty:
             frame["target"] = key_of[frame["_code"]]
-            frame["served"] = _served(owned, codes, frame)
+            frame["served"] = _served(_owned(data, codes, frame["_code"].to_numpy()), codes, frame)
             frame = frame[frame["served"] > 0]
             frame["lift"] = frame["target"].map({k: r.lift for k, r in lift.items()}).fillna(0.0)
             frame = _interleave(
@@ -409,7 +434,7 @@ def _downsell(
     v = v.assign(line=line[v["product"]], price=price[v["product"]], tier=tier[v["product"]])
     v = v.merge(per, on=["person", "line"]).dropna(subset=["price"])
     v = v.sort_values(["person", "price", "tier"], kind="stable")
-    cheapest = v.groupby("person").first()
+    cheapest = v.groupby("person").head(1).set_index("person")  # whole rows: first() skips blanks
     cheapest["level"] = cheapest["tier"].fillna(-1).astype("int64")
     offerable = _offerable(data)
     ids = p["id"].to_numpy()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from audiences.products import matches
 from audiences.rules import Audience, Selector
@@ -136,13 +137,14 @@ def _purchasers(data: ShopData, audience: Audience) -> Selection:
     assert rule is not None and orders is not None and people is not None  # the config guarantees them
     mask = orders.completed & (orders.time >= data.days_ago(rule.within_days))
     mask &= product_mask(data, orders.product, orders.product_id, rule)
+    rows = np.flatnonzero(mask)
     lines = pd.DataFrame(
         {
-            "person": orders.person[mask],
-            "order": orders.order[mask],
-            "amount": orders.amount[mask],
-            "time": orders.time[mask],
-            "product": orders.product[mask],
+            "person": orders.person_at(rows),
+            "order": orders.order_at(rows),
+            "amount": orders.amount[rows],
+            "time": orders.time[rows],
+            "product": orders.product[rows],
         }
     )
     per = lines.groupby("person", sort=True).agg(spend=("amount", "sum"))
@@ -150,10 +152,9 @@ def _purchasers(data: ShopData, audience: Audience) -> Selection:
     per = per[(per["orders"] >= rule.min_orders) & (per["spend"] >= rule.min_spend - 1e-9)]
     unknown = int((per.index < 0).sum())
     if unknown:  # one row per unknown customer id, not one for all of them
-        qualifying_ids = orders.customer_id[mask & (orders.person < 0)]
-        unknown = _unknown_qualifiers(
-            qualifying_ids, lines[lines["person"] < 0], rule.min_orders, rule.min_spend
-        )
+        strangers = (lines["person"] < 0).to_numpy()
+        ids = orders.customer_id.take(pa.array(rows[strangers])).to_pandas()
+        unknown = _unknown_qualifiers(ids, lines[strangers], rule.min_orders, rule.min_spend)
     codes = per.index[per.index >= 0].to_numpy(dtype=np.int64)
     latest = (
         lines[lines["person"] >= 0].sort_values("time", kind="stable").groupby("person")["product"].last()
@@ -208,7 +209,7 @@ def _purchaser_exclusions(data: ShopData, audience: Audience, selection: Selecti
     assert orders is not None
     if rule.refunded_within_days is not None:
         hit = orders.refunded & (orders.time >= data.days_ago(rule.refunded_within_days))
-        selection.exclude(np.unique(orders.person[hit]), "refunded")
+        selection.exclude(orders.person_at(np.flatnonzero(hit)), "refunded")
     if rule.complaint_within_days is not None and data.complaints is not None:
         c = data.complaints
         recent = (c["time"] >= data.days_ago(rule.complaint_within_days)) | c["open"]
@@ -218,4 +219,4 @@ def _purchaser_exclusions(data: ShopData, audience: Audience, selection: Selecti
         selection.exclude(low.index.to_numpy(dtype=np.int64), "low_satisfaction")
     if rule.purchased is not None:
         hit = orders.completed & product_mask(data, orders.product, orders.product_id, rule.purchased)
-        selection.exclude(np.unique(orders.person[hit]), "already_purchased")
+        selection.exclude(orders.person_at(np.flatnonzero(hit)), "already_purchased")

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from audiences.hashing import arrow_text
 from audiences.load import HASH_COLUMNS, Tables, person_hashes, suppression_hashes
 
 #: order statuses; anything else (pending, on hold, ...) neither qualifies nor excludes
@@ -23,20 +27,43 @@ CLOSED_COMPLAINTS = frozenset({"closed", "resolved", "done"})
 _NS_PER_DAY = 86_400 * 10**9
 
 
-@dataclass(frozen=True)
+@dataclass
 class Orders:
-    """Order lines up to ``as_of`` as parallel arrays (row i of each is one line)."""
+    """Order lines up to ``as_of`` as parallel arrays (row i of each is one line).
 
-    person: np.ndarray  # int64 code into people, -1 when the customer is not in the customers table
-    customer_id: pd.Series  # the raw customer id (for counting unknown customers)
+    Customer and order ids stay strings until a rule needs them: coding ten million ids is the costly
+    part, and most rules keep a small share of the lines, so ``person_at``/``order_at`` code only the
+    lines asked for; ``person`` and ``order`` code all of them once, when pairing needs the history.
+    """
+
+    customer_id: pa.Array  # the raw customer id
+    order_id: pa.Array  # the raw order id
+    customer_ids: pa.Array  # the customers table's ids; a person code is a position in it
     product: np.ndarray  # int64 code into products, -1 when the product is not in the catalog
     product_id: pd.Series  # the raw product id (selectors by product_ids work without the catalog)
-    order: np.ndarray  # int64 code per distinct order id
     time: np.ndarray  # int64 ns since the epoch, UTC
     completed: np.ndarray  # bool
     refunded: np.ndarray  # bool: refunded or cancelled
     amount: np.ndarray  # float64 quantity x unit price
     unit_price: np.ndarray  # float64
+
+    def person_at(self, rows: np.ndarray) -> np.ndarray:
+        """Person codes of the lines at positions ``rows`` (-1: customer not in the customers table)."""
+        return _positions(self.customer_id.take(pa.array(rows, type=pa.int64())), self.customer_ids)
+
+    def order_at(self, rows: np.ndarray) -> np.ndarray:
+        """Order codes of the lines at ``rows``; equal codes mean the same order (within this call only)."""
+        return _indices(pc.dictionary_encode(self.order_id.take(pa.array(rows, type=pa.int64()))))
+
+    @cached_property
+    def person(self) -> np.ndarray:
+        """Person code of every line."""
+        return _positions(self.customer_id, self.customer_ids)
+
+    @cached_property
+    def order(self) -> np.ndarray:
+        """Order code of every line."""
+        return _indices(pc.dictionary_encode(self.order_id))
 
 
 @dataclass(frozen=True)
@@ -86,11 +113,11 @@ def prepare_people(tables: Tables, default_country: str | None) -> Persons:
     customers = _people("purchasers", tables.customers, "customer_id", suppressed, default_country)
     prospects = _people("prospects", tables.prospects, "prospect_id", suppressed, default_country)
     if customers is not None and prospects is not None:
-        known = pd.Index(pd.concat([customers.hashes[c] for c in HASH_COLUMNS]).unique())
+        known = pc.unique(pa.concat_arrays([arrow_text(customers.hashes[c]) for c in HASH_COLUMNS]))
         shared = np.zeros(len(prospects.ids), dtype=bool)
         for column in HASH_COLUMNS:
             values = prospects.hashes[column]
-            shared |= ((values != "") & values.isin(known)).to_numpy()
+            shared |= (values != "").to_numpy() & _isin(values, known)
         prospects = replace(prospects, is_customer=shared)
     return Persons(customers, prospects)
 
@@ -178,13 +205,14 @@ def _people(
         return None
     frame = frame.drop_duplicates(id_column, keep="first").reset_index(drop=True)
     hashes = person_hashes(frame, default_country)
+    suppressed_set = arrow_text(suppressed.to_series())
     hit = np.zeros(len(frame), dtype=bool)
     has = np.zeros(len(frame), dtype=bool)
     for column in HASH_COLUMNS:
         values = hashes[column]
         present = (values != "").to_numpy()
         has |= present
-        hit |= present & values.isin(suppressed).to_numpy()
+        hit |= present & _isin(values, suppressed_set)
     return People(
         kind=kind,
         frame=frame,
@@ -198,25 +226,57 @@ def _people(
 
 
 def _orders(frame: pd.DataFrame, customers: People | None, products: pd.Index, as_of_ns: int) -> Orders:
+    """Arrays of the lines up to ``as_of``; the cheap columns now, the string ids kept for later."""
     time = _ns(frame["ordered_at"])
     keep = time <= as_of_ns
-    frame = frame[keep]
-    status = frame["status"]
-    quantity = frame["quantity"].to_numpy(dtype="float64")
-    unit_price = frame["unit_price"].to_numpy(dtype="float64")
+    everything = bool(keep.all())
+    rows = None if everything else pa.array(np.flatnonzero(keep))
+
+    def arrow(column: str) -> pa.Array:
+        array = arrow_text(frame[column])
+        return array if rows is None else array.take(rows)
+
+    def numbers(column: str) -> np.ndarray:
+        values = frame[column].to_numpy(dtype="float64")
+        return values if everything else values[keep]
+
+    status = arrow("status")
+    product_id = arrow("product_id")
+    quantity, unit_price = numbers("quantity"), numbers("unit_price")
     people = customers.ids if customers is not None else pd.Index([], dtype="str")
     return Orders(
-        person=people.get_indexer(pd.Index(frame["customer_id"])).astype(np.int64),
-        customer_id=frame["customer_id"].reset_index(drop=True),
-        product=products.get_indexer(pd.Index(frame["product_id"])).astype(np.int64),
-        product_id=frame["product_id"].reset_index(drop=True),
-        order=pd.factorize(frame["order_id"])[0].astype(np.int64),
-        time=time[keep],
-        completed=(status == COMPLETED).to_numpy(dtype=bool),
-        refunded=status.isin((REFUNDED, CANCELLED)).to_numpy(dtype=bool),
+        customer_id=arrow("customer_id"),
+        order_id=arrow("order_id"),
+        customer_ids=arrow_text(people.to_series()),
+        product=_positions(product_id, arrow_text(products.to_series())),
+        product_id=pd.Series(product_id.to_pandas(types_mapper=pd.ArrowDtype), dtype="str"),
+        time=time if everything else time[keep],
+        completed=_flag(pc.equal(status, COMPLETED)),
+        refunded=_flag(pc.is_in(status, value_set=pa.array([REFUNDED, CANCELLED]))),
         amount=quantity * unit_price,
         unit_price=unit_price,
     )
+
+
+def _positions(values: pa.Array, ids: pa.Array) -> np.ndarray:
+    """Position of each value in ``ids`` (unique), -1 where absent; hashed in Arrow, not in Python."""
+    found = pc.index_in(values, value_set=ids)
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _indices(encoded: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks() if encoded.num_chunks != 1 else encoded.chunk(0)
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _flag(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _isin(values: pd.Series, known: pa.Array) -> np.ndarray:
+    """``values.isin(known)`` hashed in Arrow (pandas turns every value of ``known`` into a Python str)."""
+    return _flag(pc.is_in(arrow_text(values), value_set=known))
 
 
 def _ns(values: pd.Series) -> np.ndarray:

@@ -356,7 +356,8 @@ def test_destinations_are_builtin_names_without_a_destinations_section(write_rul
 def test_destinations_are_keys_of_the_destinations_section(write_rules: WriteRules) -> None:
     section = (
         "destinations: {mock: {type: mock, base_url: 'http://127.0.0.1:8765'},"
-        " meta-main: {type: meta, base_url: 'https://graph.facebook.com', token_env: META_TOKEN, ad_account_id: '1'}}\n"
+        " meta-main: {type: meta, base_url: 'https://graph.facebook.com', token_env: META_TOKEN,"
+        " ad_account_id: '1'}}\n"
     )
     item = "{name: a, who: purchasers, purchased: {within_days: 9}, destinations: [meta, mock]}"
     assert error_lines(write_rules(item, extra=section)) == [
