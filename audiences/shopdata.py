@@ -131,12 +131,15 @@ def prepare(
 ) -> ShopData:
     """Code people, products and orders once; drop events after ``as_of`` (the run looks back from it)."""
     as_of_ns = pd.Timestamp(as_of).tz_convert("UTC").value
-    product_index = pd.Index(products["id"])
+    product_ids = arrow_text(products["id"])
     persons = persons or prepare_people(tables, default_country)
     customers, prospects = persons.customers, persons.prospects
+    customer_ids = (
+        arrow_text(customers.ids.to_series()) if customers is not None else pa.array([], pa.string())
+    )
     orders = None
     if tables.orders is not None:
-        orders = _orders(tables.orders, customers, product_index, as_of_ns)
+        orders = _orders(tables.orders, customer_ids, product_ids, as_of_ns)
     views = None
     if tables.views is not None and prospects is not None:
         v = tables.views
@@ -144,8 +147,10 @@ def prepare(
         keep = time <= as_of_ns
         views = pd.DataFrame(
             {
-                "person": prospects.ids.get_indexer(pd.Index(v["prospect_id"]))[keep],
-                "product": product_index.get_indexer(pd.Index(v["product_id"]))[keep],
+                "person": _positions(arrow_text(v["prospect_id"]), arrow_text(prospects.ids.to_series()))[
+                    keep
+                ],
+                "product": _positions(arrow_text(v["product_id"]), product_ids)[keep],
                 "product_id": v["product_id"].to_numpy()[keep],
                 "time": time[keep],
             }
@@ -157,7 +162,7 @@ def prepare(
         keep = time <= as_of_ns
         complaints = pd.DataFrame(
             {
-                "person": customers.ids.get_indexer(pd.Index(c["customer_id"]))[keep],
+                "person": _positions(arrow_text(c["customer_id"]), customer_ids)[keep],
                 "time": time[keep],
                 "open": ~c["status"].isin(CLOSED_COMPLAINTS).to_numpy()[keep],
             }
@@ -167,7 +172,7 @@ def prepare(
         time = _ns(s["surveyed_at"])
         frame = pd.DataFrame(
             {
-                "person": customers.ids.get_indexer(pd.Index(s["customer_id"])),
+                "person": _positions(arrow_text(s["customer_id"]), customer_ids),
                 "time": time,
                 "score": s["score"],
             }
@@ -225,34 +230,24 @@ def _people(
     )
 
 
-def _orders(frame: pd.DataFrame, customers: People | None, products: pd.Index, as_of_ns: int) -> Orders:
-    """Arrays of the lines up to ``as_of``; the cheap columns now, the string ids kept for later."""
+def _orders(frame: pd.DataFrame, customer_ids: pa.Array, product_ids: pa.Array, as_of_ns: int) -> Orders:
+    """Arrays of every line; a line after ``as_of`` is neither completed nor refunded, so no rule sees it
+    (cheaper than copying ten million rows to drop a few)."""
     time = _ns(frame["ordered_at"])
-    keep = time <= as_of_ns
-    everything = bool(keep.all())
-    rows = None if everything else pa.array(np.flatnonzero(keep))
-
-    def arrow(column: str) -> pa.Array:
-        array = arrow_text(frame[column])
-        return array if rows is None else array.take(rows)
-
-    def numbers(column: str) -> np.ndarray:
-        values = frame[column].to_numpy(dtype="float64")
-        return values if everything else values[keep]
-
-    status = arrow("status")
-    product_id = arrow("product_id")
-    quantity, unit_price = numbers("quantity"), numbers("unit_price")
-    people = customers.ids if customers is not None else pd.Index([], dtype="str")
+    known = time <= as_of_ns
+    status = arrow_text(frame["status"])
+    product_id = arrow_text(frame["product_id"])
+    quantity = frame["quantity"].to_numpy(dtype="float64")
+    unit_price = frame["unit_price"].to_numpy(dtype="float64")
     return Orders(
-        customer_id=arrow("customer_id"),
-        order_id=arrow("order_id"),
-        customer_ids=arrow_text(people.to_series()),
-        product=_positions(product_id, arrow_text(products.to_series())),
-        product_id=pd.Series(product_id.to_pandas(types_mapper=pd.ArrowDtype), dtype="str"),
-        time=time if everything else time[keep],
-        completed=_flag(pc.equal(status, COMPLETED)),
-        refunded=_flag(pc.is_in(status, value_set=pa.array([REFUNDED, CANCELLED]))),
+        customer_id=arrow_text(frame["customer_id"]),
+        order_id=arrow_text(frame["order_id"]),
+        customer_ids=customer_ids,
+        product=_positions(product_id, product_ids),
+        product_id=frame["product_id"].reset_index(drop=True),
+        time=time,
+        completed=_flag(pc.equal(status, COMPLETED)) & known,
+        refunded=_flag(pc.is_in(status, value_set=pa.array([REFUNDED, CANCELLED]))) & known,
         amount=quantity * unit_price,
         unit_price=unit_price,
     )
