@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from audiences.products import matches
 from audiences.rules import Audience, Selector
-from audiences.shopdata import People, ShopData, among
+from audiences.shopdata import People, ShopData, among, distinct
 
 NO_CONSENT = "no_consent"
 SUPPRESSED = "suppressed"
@@ -126,10 +127,7 @@ def product_mask(
     if set(conditions) == {"product_ids"}:
         return product_id.isin(selector.product_ids or []).to_numpy(dtype=bool)
     matched = matches(data.products, selector).to_numpy(dtype=bool)
-    known = product >= 0
-    out = np.zeros(len(product), dtype=bool)
-    out[known] = matched[product[known]]
-    return out
+    return np.append(matched, False)[product]  # product -1 (not in the catalog) lands on the False
 
 
 def _purchasers(data: ShopData, audience: Audience) -> Selection:
@@ -138,42 +136,39 @@ def _purchasers(data: ShopData, audience: Audience) -> Selection:
     mask = orders.completed & (orders.time >= data.days_ago(rule.within_days))
     mask &= product_mask(data, orders.product, orders.product_id, rule)
     rows = np.flatnonzero(mask)
-    lines = pd.DataFrame(
-        {
-            "person": orders.person_at(rows),
-            "order": orders.order_at(rows),
-            "amount": orders.amount[rows],
-            "time": orders.time[rows],
-            "product": orders.product[rows],
-        }
-    )
-    per = lines.groupby("person", sort=True).agg(spend=("amount", "sum"))
-    per["orders"] = lines.drop_duplicates(["person", "order"]).groupby("person").size()
-    per = per[(per["orders"] >= rule.min_orders) & (per["spend"] >= rule.min_spend - 1e-9)]
-    unknown = int((per.index < 0).sum())
-    if unknown:  # one row per unknown customer id, not one for all of them
-        strangers = (lines["person"] < 0).to_numpy()
-        ids = orders.customer_id.take(pa.array(rows[strangers])).to_pandas()
-        unknown = _unknown_qualifiers(ids, lines[strangers], rule.min_orders, rule.min_spend)
-    codes = per.index[per.index >= 0].to_numpy(dtype=np.int64)
-    latest = (
-        lines[lines["person"] >= 0].sort_values("time", kind="stable").groupby("person")["product"].last()
-    )
+    person = orders.person_at(rows)
+    known = person >= 0
+    unknown = 0
+    if not known.all():  # counted per distinct unknown customer id; they cannot be exported (no contact)
+        strangers = rows[~known]
+        ids = orders.customer_id.take(pa.array(strangers)).to_pandas()
+        frame = pd.DataFrame({"id": ids.to_numpy(), "order": orders.order_at(strangers)})
+        frame["amount"] = orders.amount[strangers]
+        unknown = _unknown_qualifiers(frame, rule.min_orders, rule.min_spend)
+    rows, person = rows[known], person[known]
+    size = len(people.ids)
+    spend = np.bincount(person, weights=orders.amount[rows], minlength=size)
+    order = orders.order_at(rows)
+    pairs = distinct(person * (int(order.max()) + 1 if len(order) else 1) + order)
+    count = np.bincount(pairs // (int(order.max()) + 1 if len(order) else 1), minlength=size)
+    codes = np.flatnonzero((count >= rule.min_orders) & (count > 0) & (spend >= rule.min_spend - 1e-9))
+    last = np.lexsort((orders.time[rows], person))  # by person, then time: each person's last line is last
+    ends = np.r_[person[last][1:] != person[last][:-1], True] if len(last) else np.zeros(0, dtype=bool)
+    anchor_of = np.full(size, -1, dtype=np.int64)
+    anchor_of[person[last][ends]] = orders.product[rows][last][ends]
+    latest = anchor_of
     return Selection(
         audience=audience,
         people=people,
         candidates=codes,
         reason=np.full(len(codes), "", dtype=object),
-        anchor=latest.reindex(codes).to_numpy(dtype=np.int64),
+        anchor=latest[codes],
         unmatched={UNKNOWN_CUSTOMER: unknown},
     )
 
 
-def _unknown_qualifiers(ids: pd.Series, lines: pd.DataFrame, min_orders: int, min_spend: float) -> int:
-    """How many distinct unknown customer ids would qualify (they cannot be exported: no contact)."""
-    frame = pd.DataFrame(
-        {"id": ids.to_numpy(), "order": lines["order"].to_numpy(), "amount": lines["amount"]}
-    )
+def _unknown_qualifiers(frame: pd.DataFrame, min_orders: int, min_spend: float) -> int:
+    """How many distinct unknown customer ids (``frame``: id, order, amount) would qualify."""
     per = frame.groupby("id").agg(spend=("amount", "sum"), orders=("order", "nunique"))
     return int(((per["orders"] >= min_orders) & (per["spend"] >= min_spend - 1e-9)).sum())
 
@@ -213,10 +208,20 @@ def _purchaser_exclusions(data: ShopData, audience: Audience, selection: Selecti
     if rule.complaint_within_days is not None and data.complaints is not None:
         c = data.complaints
         recent = (c["time"] >= data.days_ago(rule.complaint_within_days)) | c["open"]
-        selection.exclude(np.unique(c.loc[recent, "person"].to_numpy()), "complaint")
+        _exclude_ids(selection, c.loc[recent, "customer_id"], "complaint")
     if rule.satisfaction_below is not None and data.latest_score is not None:
         low = data.latest_score[data.latest_score < rule.satisfaction_below]
-        selection.exclude(low.index.to_numpy(dtype=np.int64), "low_satisfaction")
+        _exclude_ids(selection, low.index.to_series(), "low_satisfaction")
     if rule.purchased is not None:
         hit = orders.completed & product_mask(data, orders.product, orders.product_id, rule.purchased)
         selection.exclude(orders.person_at(np.flatnonzero(hit)), "already_purchased")
+
+
+def _exclude_ids(selection: Selection, ids: pd.Series, reason: str) -> None:
+    """Exclude the candidates whose id is among ``ids`` (matched in Arrow against the candidates only)."""
+    codes = selection.candidates
+    if not len(codes) or not len(ids):
+        return
+    mine = selection.people.id_array.take(pa.array(codes))
+    hit = pc.is_in(mine, value_set=pa.array(ids.to_numpy(dtype=object), type=mine.type))
+    selection.exclude(codes[pc.fill_null(hit, False).to_numpy(zero_copy_only=False)], reason)
