@@ -17,6 +17,7 @@ from audiences.hashfile import HashOptions, HashSummary, hash_file
 from audiences.normalize import NORMALIZATION_SPEC_VERSION, PHONE_FORMATS, PLATFORMS
 from audiences.plan import Plan, make_plan
 from audiences.preview import preview_data
+from audiences.sync import SyncReport, sync
 from feedgen.clitools import DateParam, exit_on, progress, setup_logging
 
 
@@ -138,6 +139,52 @@ def preview_command(config_path: Path, as_of: datetime | None, as_json: bool, to
             click.echo(json.dumps(preview_data(plan, top), indent=2, ensure_ascii=False))
         else:
             _print_plan(plan, top)
+
+
+@main.command("sync")
+@click.option(
+    "--config", "config_path", required=True, type=click.Path(path_type=Path), help="The pipeline's YAML."
+)
+@click.option(
+    "--run", "run_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), help="A run folder."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print adds and removes per audience and destination; change nothing."
+)
+@click.option(
+    "--replace", is_flag=True, help="Replace each audience's members (Meta usersreplace) instead of a diff."
+)
+@click.option("--destination", "destinations", multiple=True, help="Only these destinations (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Output root the build used.")
+def sync_command(
+    config_path: Path,
+    run_dir: Path | None,
+    dry_run: bool,
+    replace: bool,
+    destinations: tuple[str, ...],
+    out: Path | None,
+) -> None:
+    """Send each destination the difference between what it holds and the latest build (or --run)."""
+    with exit_on(AudiencesError):
+        config = load_config(config_path)
+        report = sync(config, run_dir, dry_run=dry_run, replace=replace, only=destinations, out_root=out)
+        _print_sync(report)
+        if not report.ok:
+            raise click.exceptions.Exit(1)
+
+
+def _print_sync(report: SyncReport) -> None:
+    title = f"sync of {report.run_dir.name}" + (" (dry run: nothing sent)" if report.dry_run else "")
+    table = Table(title=title)
+    for name in ("audience", "destination", "status", "rows", "held", "adds", "removes", "invalid"):
+        table.add_column(name, justify="left" if name in ("audience", "destination", "status") else "right")
+    for o in report.outcomes:
+        numbers = (o.rows, o.held_before, o.adds, o.removes, o.invalid)
+        table.add_row(o.audience, o.destination, o.status, *(str(n) for n in numbers))
+    Console(width=140).print(table)
+    for o in report.outcomes:
+        if o.message:
+            click.echo(f"{o.audience} -> {o.destination}: {o.status}: {o.message}", err=True)
 
 
 def _print_plan(plan: Plan, top: int = 0) -> None:
