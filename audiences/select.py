@@ -8,8 +8,9 @@ manifest reports. Pairing adds the last reason (``no_products``) when it finds n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ import pyarrow.compute as pc
 
 from audiences.products import matches
 from audiences.rules import Audience, Selector
-from audiences.shopdata import People, ShopData, among, distinct
+from audiences.shopdata import People, ShopData, among, distinct, parallel
 
 NO_CONSENT = "no_consent"
 SUPPRESSED = "suppressed"
@@ -60,6 +61,8 @@ class Selection:
     anchor: np.ndarray
     #: excluded candidates that are not people of the table (orders of unknown customers), by reason
     unmatched: dict[str, int] = field(default_factory=dict)
+    #: person codes found by reason while selecting (applied in ``REASONS`` order afterwards)
+    excluding: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def members(self) -> np.ndarray:
@@ -136,19 +139,31 @@ def _purchasers(data: ShopData, audience: Audience) -> Selection:
     mask = orders.completed & (orders.time >= data.days_ago(rule.within_days))
     mask &= product_mask(data, orders.product, orders.product_id, rule)
     rows = np.flatnonzero(mask)
-    person = orders.person_at(rows)
+    # code the qualifying lines and the lines that exclude at once, on every core
+    jobs: dict[str, Callable[[], np.ndarray]] = {"person": partial(orders.person_at, rows)}
+    if rule.min_orders > 1:  # distinct orders matter only then; numbering them is not free
+        jobs["order"] = partial(orders.order_at, rows)
+    exclude = audience.exclude
+    if exclude.refunded_within_days is not None:
+        hit = orders.refunded & (orders.time >= data.days_ago(exclude.refunded_within_days))
+        jobs["refunded"] = partial(orders.person_at, np.flatnonzero(hit))
+    if exclude.purchased is not None:
+        hit = orders.completed & product_mask(data, orders.product, orders.product_id, exclude.purchased)
+        jobs["already_purchased"] = partial(orders.person_at, np.flatnonzero(hit))
+    coded = parallel(jobs)
+    person = coded.pop("person")
+    order = coded.pop("order") if "order" in coded else np.zeros(len(rows), dtype=np.int64)
     known = person >= 0
     unknown = 0
     if not known.all():  # counted per distinct unknown customer id; they cannot be exported (no contact)
         strangers = rows[~known]
         ids = orders.customer_id.take(pa.array(strangers)).to_pandas()
-        frame = pd.DataFrame({"id": ids.to_numpy(), "order": orders.order_at(strangers)})
+        frame = pd.DataFrame({"id": ids.to_numpy(), "order": order[~known]})
         frame["amount"] = orders.amount[strangers]
         unknown = _unknown_qualifiers(frame, rule.min_orders, rule.min_spend)
-    rows, person = rows[known], person[known]
+    rows, person, order = rows[known], person[known], order[known]
     size = len(people.ids)
     spend = np.bincount(person, weights=orders.amount[rows], minlength=size)
-    order = orders.order_at(rows)
     pairs = distinct(person * (int(order.max()) + 1 if len(order) else 1) + order)
     count = np.bincount(pairs // (int(order.max()) + 1 if len(order) else 1), minlength=size)
     codes = np.flatnonzero((count >= rule.min_orders) & (count > 0) & (spend >= rule.min_spend - 1e-9))
@@ -164,6 +179,7 @@ def _purchasers(data: ShopData, audience: Audience) -> Selection:
         reason=np.full(len(codes), "", dtype=object),
         anchor=latest[codes],
         unmatched={UNKNOWN_CUSTOMER: unknown},
+        excluding=coded,
     )
 
 
@@ -202,9 +218,8 @@ def _prospects(data: ShopData, audience: Audience) -> Selection:
 def _purchaser_exclusions(data: ShopData, audience: Audience, selection: Selection) -> None:
     rule, orders = audience.exclude, data.orders
     assert orders is not None
-    if rule.refunded_within_days is not None:
-        hit = orders.refunded & (orders.time >= data.days_ago(rule.refunded_within_days))
-        selection.exclude(orders.person_at(np.flatnonzero(hit)), "refunded")
+    if "refunded" in selection.excluding:
+        selection.exclude(selection.excluding["refunded"], "refunded")
     if rule.complaint_within_days is not None and data.complaints is not None:
         c = data.complaints
         recent = (c["time"] >= data.days_ago(rule.complaint_within_days)) | c["open"]
@@ -212,9 +227,8 @@ def _purchaser_exclusions(data: ShopData, audience: Audience, selection: Selecti
     if rule.satisfaction_below is not None and data.latest_score is not None:
         low = data.latest_score[data.latest_score < rule.satisfaction_below]
         _exclude_ids(selection, low.index.to_series(), "low_satisfaction")
-    if rule.purchased is not None:
-        hit = orders.completed & product_mask(data, orders.product, orders.product_id, rule.purchased)
-        selection.exclude(orders.person_at(np.flatnonzero(hit)), "already_purchased")
+    if "already_purchased" in selection.excluding:
+        selection.exclude(selection.excluding["already_purchased"], "already_purchased")
 
 
 def _exclude_ids(selection: Selection, ids: pd.Series, reason: str) -> None:

@@ -8,9 +8,13 @@ Nothing here keeps a plaintext identifier outside the people frames the exports 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -135,55 +139,71 @@ def prepare(
     product_ids = arrow_text(products["id"])
     persons = persons or prepare_people(tables, default_country)
     customers, prospects = persons.customers, persons.prospects
-    customer_ids = (
-        arrow_text(customers.ids.to_series()) if customers is not None else pa.array([], pa.string())
-    )
-    orders = None
+    customer_ids = customers.id_array if customers is not None else pa.array([], pa.string())
+    jobs: dict[str, Callable[[], Any]] = {}
     if tables.orders is not None:
-        orders = _orders(tables.orders, customer_ids, product_ids, as_of_ns)
-    views = None
+        jobs["orders"] = partial(_orders, tables.orders, customer_ids, product_ids, as_of_ns)
     if tables.views is not None and prospects is not None:
-        v = tables.views
-        time = _ns(v["viewed_at"])
-        keep = time <= as_of_ns
-        views = pd.DataFrame(
-            {
-                "person": _positions(arrow_text(v["prospect_id"]), prospects.id_array)[keep],
-                "product": _positions(arrow_text(v["product_id"]), product_ids)[keep],
-                "product_id": v["product_id"].to_numpy()[keep],
-                "time": time[keep],
-            }
-        )
-    complaints = latest = None
+        jobs["views"] = partial(_views, tables.views, prospects.id_array, product_ids, as_of_ns)
     if tables.complaints is not None and customers is not None:
-        c = tables.complaints
-        time = _ns(c["opened_at"])
-        keep = time <= as_of_ns
-        complaints = pd.DataFrame(
-            {
-                "customer_id": c["customer_id"].to_numpy()[keep],
-                "time": time[keep],
-                "open": ~c["status"].isin(CLOSED_COMPLAINTS).to_numpy()[keep],
-            }
-        )
+        jobs["complaints"] = partial(_complaints, tables.complaints, as_of_ns)
     if tables.satisfaction is not None and customers is not None:
-        s = tables.satisfaction
-        frame = pd.DataFrame(
-            {"customer_id": s["customer_id"], "time": _ns(s["surveyed_at"]), "score": s["score"]}
-        )
-        frame = frame[frame["time"] <= as_of_ns].sort_values("time", kind="stable")
-        latest = frame.drop_duplicates("customer_id", keep="last").set_index("customer_id")["score"]
+        jobs["latest_score"] = partial(_latest_scores, tables.satisfaction, as_of_ns)
+    done = parallel(jobs)
     return ShopData(
         as_of=as_of,
         as_of_ns=as_of_ns,
         products=products,
         customers=customers,
         prospects=prospects,
-        orders=orders,
-        views=views,
-        complaints=complaints,
-        latest_score=latest,
+        orders=done.get("orders"),
+        views=done.get("views"),
+        complaints=done.get("complaints"),
+        latest_score=done.get("latest_score"),
     )
+
+
+def parallel(jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Run independent jobs on every core (Arrow and numpy release the GIL); their results by name."""
+    if len(jobs) <= 1:
+        return {name: job() for name, job in jobs.items()}
+    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _views(v: pd.DataFrame, prospect_ids: pa.Array, product_ids: pa.Array, as_of_ns: int) -> pd.DataFrame:
+    time = _ns(v["viewed_at"])
+    keep = time <= as_of_ns
+    return pd.DataFrame(
+        {
+            "person": _positions(arrow_text(v["prospect_id"]), prospect_ids)[keep],
+            "product": _positions(arrow_text(v["product_id"]), product_ids)[keep],
+            "product_id": v["product_id"].to_numpy()[keep],
+            "time": time[keep],
+        }
+    )
+
+
+def _complaints(c: pd.DataFrame, as_of_ns: int) -> pd.DataFrame:
+    time = _ns(c["opened_at"])
+    keep = time <= as_of_ns
+    return pd.DataFrame(
+        {
+            "customer_id": c["customer_id"].to_numpy()[keep],
+            "time": time[keep],
+            "open": ~c["status"].isin(CLOSED_COMPLAINTS).to_numpy()[keep],
+        }
+    )
+
+
+def _latest_scores(s: pd.DataFrame, as_of_ns: int) -> pd.Series:
+    """Per customer id, the score of the latest survey up to as-of."""
+    frame = pd.DataFrame(
+        {"customer_id": s["customer_id"], "time": _ns(s["surveyed_at"]), "score": s["score"]}
+    )
+    frame = frame[frame["time"] <= as_of_ns].sort_values("time", kind="stable")
+    return frame.drop_duplicates("customer_id", keep="last").set_index("customer_id")["score"]
 
 
 def among(codes: np.ndarray, chosen: np.ndarray, size: int) -> np.ndarray:

@@ -25,7 +25,8 @@ E.164 phone parsing per country), so DuckDB is given a boolean ``suppressed`` co
 ``prepare_people``; the yardstick does no hashing. Its member count must equal the library's candidates
 less those five exclusions (a correctness check of both); a mismatch exits 1.
 
-Targets: index + select of ``drink-upsell`` within 2x DuckDB's best-of-3 time; peak RSS under 6 GB
+Targets: index + select of ``drink-upsell`` within 2x DuckDB, both timed the same way (a first, cold run
+reported, then the best of 3 more); peak RSS under 6 GB
 (the process's, so it includes the generated input tables). Prints Markdown tables; exits 1 when a target
 is missed or the counts differ.
 """
@@ -603,6 +604,14 @@ def main() -> int:
         after = tally(selection)
         rows.append((audience.name, before, after, s_sel, s_pair, s_mem, len(offers)))
     library_peak = peak_rss_gb()
+    # the same method as DuckDB's: after the first (cold) run, the best of 3 more runs of index + select
+    upsell_audience = next(a for a in config.audiences if a.name == YARDSTICK)
+    repeats = []
+    for _ in range(3):
+        again_index, again = timed(prepare, tables, products, AS_OF, country, persons)
+        again_select, _ = timed(select, again, upsell_audience, {})
+        repeats.append(again_index + again_select)
+        del again
 
     assert persons.customers is not None
     sql_customers = persons.customers.frame.assign(suppressed=persons.customers.suppressed)
@@ -635,7 +644,8 @@ def main() -> int:
     print()
 
     lib_total = index_s + select_s[YARDSTICK]
-    ratio = lib_total / duck_best
+    lib_best = min(repeats)
+    ratio = lib_best / duck_best
     ratio_select = select_s[YARDSTICK] / duck_best
     unknown = upsell_counts.excluded.get("unknown_customer", 0)
     print(
@@ -645,9 +655,13 @@ def main() -> int:
         f" -> {'equal' if duck_count == expected else '**DIFFERENT**'}"
     )
     print(
-        f"ratio, index + select / DuckDB best: {ratio:.2f} (the target's measure: the library must build "
-        f"its index to select at all); select alone / DuckDB best: {ratio_select:.2f}; "
-        f"vs DuckDB first run: {lib_total / duck_first:.2f}"
+        f"index + select, best of 3 more: {lib_best:.2f} s (runs {', '.join(f'{r:.2f}' for r in repeats)}); "
+        f"first run {lib_total:.2f} s"
+    )
+    print(
+        f"ratio, index + select / DuckDB, best of 3 each: {ratio:.2f} (the target's measure: the library "
+        f"must build its index to select at all); first runs: {lib_total / duck_first:.2f}; "
+        f"select alone / DuckDB best: {ratio_select:.2f}"
     )
     print(
         f"peak RSS: after generation {gen_peak:.2f} GB, after the library {library_peak:.2f} GB, "
