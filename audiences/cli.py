@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -171,6 +172,24 @@ def sync_command(
         _print_sync(report)
         if not report.ok:
             raise click.exceptions.Exit(1)
+
+
+@main.command("mock-server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0 picks a free one."
+)
+@click.option("--token-env", help="Accept only the token in this environment variable (default: any token).")
+def mock_server_command(host: str, port: int, token_env: str | None) -> None:
+    """Run a local fake of the Meta and TikTok endpoints (state in memory; admin under /__mock__/)."""
+    from audiences.mockserver.server import serve  # imported here: only this command needs it
+
+    token = None
+    if token_env:
+        token = os.environ.get(token_env, "")
+        if not token:
+            raise click.UsageError(f"--token-env {token_env}: the variable is not set")
+    serve(host, port, token)
 
 
 def _print_sync(report: SyncReport) -> None:

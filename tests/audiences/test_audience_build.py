@@ -107,7 +107,7 @@ def test_plan_lists_each_audience_and_sub_audience(plan: dict) -> None:
         assert sub["product_set"]["file"] == f"product_sets/{name}.json"
         assert sub["destinations"] == ["meta", "google", "tiktok"]
         assert sub["below_minimum"] is False
-        assert sub["below_destination_minimum"] == ["google", "tiktok"]  # 1,000 each; the demo is small
+        assert sub["below_destination_minimum"] == []  # the demo config lowers TikTok's and Google's to 100
     assert entries["camera-cross-sell"]["product_set"]["size"] <= 10
 
 
@@ -232,8 +232,19 @@ def test_preview_json_has_sizes_exclusions_overlaps_and_reasons(manifest: dict) 
     assert entries["camera-cross-sell"]["product_set_size"] == 10  # the whole set, of which 3 are shown
     pairs = {tuple(o["audiences"]): o["shared_members"] for o in data["overlaps"]}
     assert pairs[("drink-upsell", "drink-downsell")] == 0  # purchasers and prospects never mix
-    assert any("below the minimum of google (1000), tiktok (1000)" in w for w in data["warnings"])
+    assert data["warnings"] == []
     assert "@" not in result.output
+
+
+def test_preview_warns_about_audiences_below_a_destination_minimum(tmp_path: Path) -> None:
+    text = CONFIG.read_text().replace("path: ", f"path: {DEMO}/").replace(", min_members: 100", "")
+    (tmp_path / "retarget.yaml").write_text(text)
+    args = ["preview", "--config", str(tmp_path / "retarget.yaml"), "--as-of", AS_OF, "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    warnings = json.loads(result.output)["warnings"]
+    assert "camera-cross-sell: 345 members, below the minimum of google (1000), tiktok (1000)" in warnings
+    assert len(warnings) == 4  # two upsell sub-audiences, the cross-sell and the downsell
 
 
 def test_preview_table_writes_nothing(tmp_path: Path) -> None:
