@@ -18,6 +18,8 @@ from audiences.hashfile import HashOptions, HashSummary, hash_file
 from audiences.normalize import NORMALIZATION_SPEC_VERSION, PHONE_FORMATS, PLATFORMS
 from audiences.plan import Plan, make_plan
 from audiences.preview import preview_data
+from audiences.retention import prune
+from audiences.state import StateStore, default_url
 from audiences.sync import SyncReport, sync
 from feedgen.clitools import DateParam, exit_on, progress, setup_logging
 
@@ -190,6 +192,34 @@ def mock_server_command(host: str, port: int, token_env: str | None) -> None:
         if not token:
             raise click.UsageError(f"--token-env {token_env}: the variable is not set")
     serve(host, port, token)
+
+
+@main.command("prune")
+@click.option(
+    "--config", "config_path", required=True, type=click.Path(path_type=Path), help="The pipeline's YAML."
+)
+@click.option(
+    "--keep-days", type=click.IntRange(min=1), help="Keep runs this many days (default: retention.keep_days)."
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), help="Output root (runs/ is under it)."
+)
+def prune_command(config_path: Path, keep_days: int | None, out: Path | None) -> None:
+    """Delete run folders older than the retention period; never the latest run or the latest synced one."""
+    with exit_on(AudiencesError):
+        config = load_config(config_path)
+        root = out if out is not None else config.feeds.out.parent
+        store = StateStore(config.state.url or default_url(root))
+        try:
+            days = keep_days if keep_days is not None else config.retention.keep_days
+            result = prune(root, days, store)
+        finally:
+            store.close()
+        for folder in result.deleted:
+            click.echo(f"deleted {folder}")
+        for folder in result.kept:
+            click.echo(f"kept {folder} (the latest run or the latest synced one)")
+        click.echo(f"{len(result.deleted)} run folder(s) older than {days} days deleted")
 
 
 def _print_sync(report: SyncReport) -> None:
