@@ -21,15 +21,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the project with its test and lint tools
 
-demo: $(STAMP) ## install, then build the demo shop's feeds, hashed customer files and audiences into fixtures/demo/out
-	$(VENV)/bin/feedgen build --config $(DEMO)
+demo: $(STAMP) ## install; hash the demo customers; run cron/run.sh (feeds, audiences, sync) against the mock platform
 	@for platform in meta google tiktok; do \
 	  $(VENV)/bin/audiences hash --platform $$platform --config $(DEMO) \
 	    fixtures/demo/customers.csv fixtures/demo/out/hashed/$$platform.csv || exit 1; \
 	done
-	$(VENV)/bin/audiences build --config $(DEMO) --as-of $(DEMO_AS_OF)
+	fixtures/demo/sync_demo.sh $(DEMO_AS_OF)
 	@echo "Feeds, feed_report.json and rejects.csv: fixtures/demo/out/feeds/; hashed customer files: fixtures/demo/out/hashed/"
-	@echo "Audiences, product sets, plan.json and manifest.json: the newest folder in fixtures/demo/out/runs/"
+	@echo "Audiences, product sets, plan.json, manifest.json: the newest folder in fixtures/demo/out/runs/"
 
 services: ## start PostgreSQL and MariaDB for the SQL-source tests when they are not running
 	@bash tests/start-services.sh
