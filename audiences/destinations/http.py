@@ -232,12 +232,19 @@ class Client:
         self.sleep: Callable[[float], None] = time.sleep
         self.clock: Callable[[], float] = time.monotonic
 
-    def call(self, operation: str, method: str, url: str, **kwargs: Any) -> Outcome:
+    def call(
+        self, operation: str, method: str, url: str, *, repeatable: bool = True, **kwargs: Any
+    ) -> Outcome:
         """Send one request (``kwargs`` as for ``requests``) and return its success ``Outcome``.
+
+        ``repeatable=False`` marks a call that must not reach the platform twice (a create): after a timeout
+        or a dropped connection the platform may have acted on it, so it is not sent again (the next sync
+        looks the object up by name first); answers that say to retry still are.
 
         Raises:
             FatalUploadError: (a ``PlatformError``) at once on a fatal answer.
-            RetriableUploadError: when the retry budget is spent.
+            RetriableUploadError: when the retry budget is spent, or a call that is not repeatable got
+                no answer.
         """
         where = f"destination {self.destination}: {operation}"
         start = self.clock()
@@ -284,7 +291,9 @@ class Client:
             sleep=self.sleep,
             stop=stop,
             wait=wait,
-            retry=retry_if_exception_type((_Retry, *CONNECTION_ERRORS)),
+            retry=retry_if_exception_type(
+                (_Retry, *CONNECTION_ERRORS) if repeatable else (_Retry, requests.ConnectTimeout)
+            ),
             before_sleep=before_sleep,
         )
         try:
@@ -294,6 +303,11 @@ class Client:
             last = self._failure(error.last_attempt.exception())
             raise RetriableUploadError(
                 f"{where}: gave up after {tries} tries in {spent:.1f}s: {last}"
+            ) from None
+        except CONNECTION_ERRORS as error:  # only a call that is not repeatable gets here
+            raise RetriableUploadError(
+                f"{where}: {_connection_text(error, self.timeout)}; not sent again, as the platform may "
+                "have acted on it (the next sync looks for it first)"
             ) from None
         return result
 

@@ -96,7 +96,9 @@ class MetaAdapter(Adapter):
             "description": description,
         }
         return required(
-            self._call("create audience", "POST", path, data=form), "id", self._where("create audience")
+            self._call("create audience", "POST", path, data=form, repeatable=False),
+            "id",
+            self._where("create audience"),
         )
 
     def _payload(self, schema: Sequence[str], rows: Sequence[Row]) -> str:
@@ -146,9 +148,10 @@ class MetaAdapter(Adapter):
         """One batch of ``/{audience_id}/usersreplace``; members change when the last batch arrives."""
         form = {"payload": self._payload(schema, batch), "session": _json(session)}
         operation = f"replace audience {audience_id} (batch {session.get('batch_seq')})"
-        return self._sent(
-            self._call(operation, "POST", f"{audience_id}/usersreplace", data=form), audience_id
-        )
+        # a batch the platform may have taken before the timeout is refused when sent again (same
+        # batch_seq): not repeated, the audience stops and the next --replace starts a new session
+        body = self._call(operation, "POST", f"{audience_id}/usersreplace", data=form, repeatable=False)
+        return self._sent(body, audience_id)
 
     def upsert_product_set(self, name: str, filter_: dict[str, Any], known_id: str | None) -> str | None:
         """Update set ``known_id``, else create one; a set that already has this filter is reused (10803)."""

@@ -108,7 +108,8 @@ class TikTokAdapter(Adapter):
         }
         if self.settings.retention_in_days is not None:
             body["retention_in_days"] = self.settings.retention_in_days
-        data = self._call("create audience", "POST", "dmp/custom_audience/create/", json=body)
+        path = "dmp/custom_audience/create/"
+        data = self._call("create audience", "POST", path, json=body, repeatable=False)
         return required(data, "custom_audience_id", f"destination {self.name}: create audience")
 
     def _update(self, audience_id: str, action: str, paths: list[str]) -> None:

@@ -149,6 +149,26 @@ def test_connection_errors_and_timeouts_are_retried(
     assert len(rsps.calls) == 2 and len(fake.sleeps) == 1
 
 
+@pytest.mark.parametrize("error", [requests.ReadTimeout("slow"), requests.ConnectionError("reset")])
+def test_a_create_that_may_have_landed_is_not_sent_again(
+    rsps: responses.RequestsMock, fake: FakeTime, error: Exception
+) -> None:
+    rsps.post(URL, body=error)
+    with pytest.raises(RetriableUploadError, match="not sent again"):
+        make_client(fake).call("create audience", "POST", URL, repeatable=False, data={"name": "a"})
+    assert len(rsps.calls) == 1 and fake.sleeps == []
+
+
+def test_a_create_is_still_retried_when_it_never_left_or_was_refused(
+    rsps: responses.RequestsMock, fake: FakeTime
+) -> None:
+    rsps.post(URL, body=requests.ConnectTimeout("no connection"))
+    rsps.post(URL, status=429, headers={"Retry-After": "2"}, json=meta_error(613))
+    rsps.post(URL, json={"id": "9"})
+    outcome = make_client(fake).call("create audience", "POST", URL, repeatable=False, data={"name": "a"})
+    assert outcome.kind == "success" and len(rsps.calls) == 3
+
+
 @pytest.mark.parametrize("code", META_RETRIABLE)
 def test_each_retriable_meta_code_is_retried(rsps: responses.RequestsMock, fake: FakeTime, code: int) -> None:
     rsps.post(URL, status=400, json=meta_error(code))
