@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from audiences.audit import AuditReport, audit_run
 from audiences.config import IDENTIFIER_COLUMNS, PipelineConfig
 from audiences.errors import AudiencesError
 from audiences.exports import PLAIN_COLUMNS, export_frame
@@ -26,6 +27,7 @@ from audiences.hashfile import csv_rows
 from audiences.normalize import NORMALIZATION_SPEC_VERSION
 from audiences.pairing import Offer
 from audiences.plan import AudiencePlan, Plan, make_plan
+from audiences.report import render_report
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ RUNS = "runs"
 PLAN_NAME = "plan.json"
 MANIFEST_NAME = "manifest.json"
 PROBLEMS_NAME = "input_problems.csv"
+REPORT_NAME = "report.html"
 _DIR_MODE, _FILE_MODE = 0o700, 0o600
 
 
@@ -42,12 +45,13 @@ class BuildError(AudiencesError):
 
 @dataclass(frozen=True)
 class BuildResult:
-    """Where the run went, and the plan it wrote."""
+    """Where the run went, the plan it wrote, and the audit of the written files."""
 
     run_dir: Path
     run_id: str
     plan: Plan
     manifest: dict[str, Any]
+    audit: AuditReport
 
 
 def build(config: PipelineConfig, config_path: Path, as_of: datetime, out: Path | None = None) -> BuildResult:
@@ -62,6 +66,7 @@ def build(config: PipelineConfig, config_path: Path, as_of: datetime, out: Path 
         partial.mkdir(mode=_DIR_MODE)
         writer = _RunWriter(partial)
         manifest = _write_run(writer, config, config_path, plan, run_id)
+        assert writer.audit is not None
         final = root / run_id
         partial.rename(final)
     except OSError as exc:
@@ -69,7 +74,7 @@ def build(config: PipelineConfig, config_path: Path, as_of: datetime, out: Path 
         raise BuildError(
             f"{root}: writing the run failed ({exc.strerror or exc}); nothing was kept"
         ) from None
-    return BuildResult(final, run_id, plan, manifest)
+    return BuildResult(final, run_id, plan, manifest, writer.audit)
 
 
 def _run_id(root: Path) -> str:
@@ -88,6 +93,15 @@ class _RunWriter:
     def __init__(self, base: Path) -> None:
         self.base = base
         self.files: list[dict[str, Any]] = []
+        self.sets: dict[str, str] = {}  # product set name -> its path in the run
+        self.audit: AuditReport | None = None
+
+    def write_unlisted(self, relative: str, data: bytes) -> None:
+        """Write (or replace) a file the manifest does not list: the manifest itself."""
+        path = self.base / relative
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
 
     def write(self, relative: str, data: bytes, rows: int | None) -> None:
         path = self.base / relative
@@ -107,7 +121,7 @@ class _RunWriter:
         self.files.append(entry)
 
     def json(self, relative: str, value: Any) -> None:
-        self.write(relative, (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode(), None)
+        self.write(relative, _json_bytes(value), None)
 
 
 def _write_run(
@@ -122,6 +136,7 @@ def _write_run(
             exports |= _write_exports(writer, config, item, offer)
             if offer.strategy is not None:
                 writer.json(f"product_sets/{offer.name}.json", product_set(offer))
+                writer.sets[offer.name] = f"product_sets/{offer.name}.json"
         entries += plan_entries(item)
         audiences[item.audience.name] = _manifest_audience(item, exports, config_digest)
     problems = plan.tables.problems
@@ -138,7 +153,24 @@ def _write_run(
         "audiences": audiences,
         "files": list(writer.files),
     }
-    writer.json(MANIFEST_NAME, manifest)
+    writer.write_unlisted(MANIFEST_NAME, _json_bytes(manifest))  # it lists the others, not itself
+    # the audit runs on the finished files; its results go into the reviewer's page, which the manifest lists
+    audit = audit_run(writer.base, config)
+    sets = {
+        name: json.loads((writer.base / path).read_text(encoding="utf-8"))
+        for name, path in writer.sets.items()
+    }
+    page = render_report(
+        manifest, json.loads((writer.base / PLAN_NAME).read_text(encoding="utf-8")), sets, audit
+    )
+    writer.write(REPORT_NAME, page.encode("utf-8"), None)
+    failed = [check.name for check in audit.checks if not check.passed]
+    manifest["audit"] = {"passed": audit.passed, "failed_checks": failed}
+    manifest["files"] = list(writer.files)
+    (writer.base / MANIFEST_NAME).write_text(
+        json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8"
+    )
+    writer.audit = audit
     return manifest
 
 
@@ -272,6 +304,10 @@ def _csv_bytes(frame: pd.DataFrame) -> bytes:
     header = ",".join(frame.columns) + "\n"
     body = csv_rows(frame.astype("str")) if len(frame) else b""
     return header.encode() + body
+
+
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _iso(moment: datetime) -> str:

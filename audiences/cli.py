@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from audiences.audit import audit_run, format_report
 from audiences.build import build
 from audiences.config import load_config
 from audiences.errors import AudiencesError, ConfigError
@@ -121,7 +122,13 @@ def build_command(config_path: Path, out: Path | None, as_of: datetime | None) -
         config = load_config(config_path)
         result = build(config, config_path, as_of or datetime.now(UTC), out)
         _print_plan(result.plan)
-        click.echo(f"run written to {result.run_dir}")
+        click.echo(f"run written to {result.run_dir} (reviewer's page: report.html)")
+        if not result.audit.passed:
+            click.echo(format_report(result.audit), err=True)
+            click.echo(
+                "Error: the run failed its audit; it will not be synced. Fix the cause and rebuild.", err=True
+            )
+            raise click.exceptions.Exit(1)
 
 
 @main.command("preview")
@@ -173,6 +180,22 @@ def sync_command(
         report = sync(config, run_dir, dry_run=dry_run, replace=replace, only=destinations, out_root=out)
         _print_sync(report)
         if not report.ok:
+            raise click.exceptions.Exit(1)
+
+
+@main.command("audit")
+@click.argument("run_dir", metavar="RUN_DIR", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), help="Also check against the sources."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def audit_command(run_dir: Path, config_path: Path | None, as_json: bool) -> None:
+    """Check a run folder: checksums, hashes only, allowed plain columns, no plaintext, counts, exclusions."""
+    with exit_on(AudiencesError):
+        config = load_config(config_path) if config_path is not None else None
+        report = audit_run(run_dir, config)
+        click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report))
+        if not report.passed:
             raise click.exceptions.Exit(1)
 
 

@@ -118,6 +118,9 @@ def sync(
     run_dir = run_dir if run_dir is not None else latest_run(root)
     targets = load_targets(run_dir)
     manifest = json.loads((run_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    if manifest.get("audit", {}).get("passed") is False:
+        failed = ", ".join(manifest["audit"].get("failed_checks", []))
+        raise GuardError(f"{run_dir.name} failed its audit ({failed}); nothing is synced from it. Rebuild.")
     checksums = {f["path"]: f["sha256"] for f in manifest["files"]}
     unknown = sorted(set(only) - {d for t in targets for d in t.destinations})
     if unknown:

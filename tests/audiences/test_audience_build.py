@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import stat
 from pathlib import Path
 
@@ -195,8 +196,12 @@ def test_excluded_people_are_in_no_export(run: Path) -> None:
 def test_the_same_as_of_gives_the_same_files(tmp_path: Path, run: Path, manifest: dict) -> None:
     again = _build(tmp_path)
     second = json.loads((again / "manifest.json").read_text())
-    first_files = {f["path"]: f["sha256"] for f in manifest["files"] if f["path"] != "plan.json"}
-    second_files = {f["path"]: f["sha256"] for f in second["files"] if f["path"] != "plan.json"}
+    first_files = {
+        f["path"]: f["sha256"] for f in manifest["files"] if f["path"] not in ("plan.json", "report.html")
+    }
+    second_files = {
+        f["path"]: f["sha256"] for f in second["files"] if f["path"] not in ("plan.json", "report.html")
+    }
     assert first_files == second_files
     strip = lambda p: {k: v for k, v in json.loads(p.read_text()).items() if k != "run_id"}  # noqa: E731
     assert strip(run / "plan.json") == strip(again / "plan.json")
@@ -265,3 +270,45 @@ def test_a_bad_as_of_or_config_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "audiences[drink-upsell].pairing.max_price_rise" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_run_carries_its_audit_and_the_reviewer_page(run: Path, manifest: dict) -> None:
+    assert manifest["audit"] == {"passed": True, "failed_checks": []}
+    page = (run / "report.html").read_text(encoding="utf-8")
+    assert manifest["run_id"] in page and "excluded_people_absent" in page
+    result = CliRunner().invoke(main, ["audit", str(run), "--config", str(CONFIG)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"audit of {run}: PASS")
+
+
+def test_audit_command_fails_on_a_tampered_run(tmp_path: Path, run: Path) -> None:
+    copy = tmp_path / run.name
+    shutil.copytree(run, copy)
+    (copy / "notes.txt").write_text("call +81 90-1234-5678\n")
+    result = CliRunner().invoke(main, ["audit", str(copy), "--json"])
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    failed = {c["name"]: c["failures"] for c in data["checks"] if not c["passed"]}
+    assert set(failed) == {"files", "no_plaintext"}
+    assert any(f.startswith("notes.txt:1:") for f in failed["no_plaintext"])
+    assert "1234" not in result.output  # the finding names the place, never the value
+
+
+def test_a_build_that_fails_its_audit_exits_1_and_is_never_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audiences import build as build_module
+    from audiences.audit import AuditReport, Check
+
+    def failing(run_dir: Path, config: object = None) -> AuditReport:
+        return AuditReport(
+            str(run_dir), [Check("no_plaintext", "test", 1, ["plan.json:3: an e-mail address"])]
+        )
+
+    monkeypatch.setattr(build_module, "audit_run", failing)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["build", "--config", str(CONFIG), "--as-of", AS_OF, "--out", str(out)])
+    assert result.exit_code == 1
+    assert "failed its audit" in result.output and "plan.json:3: an e-mail address" in result.output
+    result = CliRunner().invoke(main, ["sync", "--config", str(CONFIG), "--out", str(out), "--dry-run"])
+    assert result.exit_code == 1 and "failed its audit (no_plaintext)" in result.output
