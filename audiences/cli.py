@@ -219,22 +219,29 @@ def mock_server_command(host: str, port: int, token_env: str | None) -> None:
 
 @main.command("prune")
 @click.option(
-    "--config", "config_path", required=True, type=click.Path(path_type=Path), help="The pipeline's YAML."
-)
-@click.option(
     "--keep-days", type=click.IntRange(min=1), help="Keep runs this many days (default: retention.keep_days)."
 )
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="The pipeline's YAML.")
 @click.option(
     "--out", type=click.Path(path_type=Path, file_okay=False), help="Output root (runs/ is under it)."
 )
-def prune_command(config_path: Path, keep_days: int | None, out: Path | None) -> None:
-    """Delete run folders older than the retention period; never the latest run or the latest synced one."""
+def prune_command(keep_days: int | None, config_path: Path | None, out: Path | None) -> None:
+    """Delete run folders older than the retention period; never the latest run or the latest synced one.
+
+    Give --config (output root, state store and retention.keep_days from it), or --out and --keep-days.
+    """
     with exit_on(AudiencesError):
-        config = load_config(config_path)
-        root = out if out is not None else config.feeds.out.parent
-        store = StateStore(config.state.url or default_url(root))
-        try:
+        if config_path is not None:
+            config = load_config(config_path)
+            root = out if out is not None else config.feeds.out.parent
             days = keep_days if keep_days is not None else config.retention.keep_days
+            url = config.state.url or default_url(root)
+        elif out is not None and keep_days is not None:
+            root, days, url = out, keep_days, default_url(out)
+        else:
+            raise ConfigError("give --config FILE, or both --out DIR and --keep-days N")
+        store = StateStore(url)
+        try:
             result = prune(root, days, store)
         finally:
             store.close()

@@ -72,3 +72,14 @@ def test_prune_command_uses_the_config_and_reports(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "deleted" in result.output and "1 run folder(s) older than 10 days deleted" in result.output
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["20200102T000000Z"]
+
+
+def test_prune_command_without_a_config_needs_out_and_keep_days(tmp_path: Path) -> None:
+    _run(tmp_path, "20200101T000000Z")
+    _run(tmp_path, "20200102T000000Z")
+    result = CliRunner().invoke(main, ["prune", "--keep-days", "5"])
+    assert result.exit_code == 2 and "--out DIR and --keep-days N" in result.output
+    result = CliRunner().invoke(main, ["prune", "--keep-days", "5", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["20200102T000000Z"]
+    assert (tmp_path / "state.db").exists()
