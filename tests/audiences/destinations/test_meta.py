@@ -38,17 +38,6 @@ def meta_config(**changes: Any) -> MetaDestination:
 
 
 @pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as mock:
-        yield mock
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
 def build(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> Iterator[Any]:
     monkeypatch.setenv("META_TOKEN", TOKEN)
     made: list[MetaAdapter] = []

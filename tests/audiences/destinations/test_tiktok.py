@@ -50,17 +50,6 @@ def fail(code: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as mock:
-        yield mock
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
 def build(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> Iterator[Any]:
     monkeypatch.setenv("TIKTOK_TOKEN", TOKEN)
     made: list[TikTokAdapter] = []

@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,24 +17,6 @@ from audiences.mockserver.server import MockServer
 TOKEN = "fault-test-token-77c2"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 A, B = hashlib.sha256(b"a@example.com").hexdigest(), hashlib.sha256(b"b@example.com").hexdigest()
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[MockServer]:
-    with MockServer() as server:
-        yield server
-
-
-@pytest.fixture
-def server(running: MockServer) -> MockServer:
-    running.reset()
-    return running
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        yield session
 
 
 def meta_list(http: requests.Session, server: MockServer, **kwargs: Any) -> requests.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,24 +20,6 @@ def sha(text: str) -> str:
 
 A, B, C, D = sha("a@example.com"), sha("b@example.com"), sha("c@example.com"), sha("d@example.com")
 P = sha("15551234567")
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[MockServer]:
-    with MockServer() as server:
-        yield server
-
-
-@pytest.fixture
-def server(running: MockServer) -> MockServer:
-    running.reset()
-    return running
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        yield session
 
 
 def call(
