@@ -286,3 +286,46 @@ def test_a_changed_export_is_refused(shop: tuple[Path, PipelineConfig]) -> None:
 def test_row_digest_is_the_identity_of_a_member_row() -> None:
     assert row_digest(("a", "b")) != row_digest(("ab", ""))
     assert row_digest(("a", "b")) == row_digest(("a", "b"))
+
+
+@pytest.mark.postgres
+def test_the_state_can_live_in_postgresql(tmp_path: Path) -> None:
+    import secrets
+
+    import sqlalchemy as sa
+
+    schema = f"sync_test_{secrets.token_hex(4)}"
+    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+        path = tmp_path / "retarget.yaml"
+        text = _config_text(tmp_path, customers=str(DEMO / "customers.csv"))
+        path.write_text(text + f"state: {{url: '{url}'}}\n")
+        config = load_config(path)
+        build(config, path, AS_OF)
+        adapters = _adapters()
+        first = sync(config, adapters=adapters, only=["meta", "tiktok"])
+        assert first.ok and {o.status for o in first.outcomes} == {"ok"}
+        again = sync(config, adapters=adapters, only=["meta", "tiktok"])
+        assert {o.status for o in again.outcomes} == {"unchanged"}
+        with admin.connect() as conn:
+            held = conn.execute(sa.text(f'SELECT count(*) FROM "{schema}".members')).scalar()
+        assert held == sum(o.rows for o in first.outcomes)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_run_and_destination_options_pick_what_is_synced(shop: tuple[Path, PipelineConfig]) -> None:
+    path, config = shop
+    run = sorted((config.feeds.out.parent / "runs").iterdir())[-1]
+    result = CliRunner().invoke(
+        main, ["sync", "--config", str(path), "--run", str(run), "--destination", "google"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "google" in result.output and "tiktok" not in result.output
+    result = CliRunner().invoke(main, ["sync", "--config", str(path), "--destination", "pinterest"])
+    assert result.exit_code == 2 and "--destination pinterest: no audience" in result.output
