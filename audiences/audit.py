@@ -744,14 +744,14 @@ def _forbidden(
         frame = person.frame[[c for c in IDENTIFIER_COLUMNS if _has_values(person.frame, c)]]
         if frame.empty:
             continue
-        hashed = export_frame(frame, platform, default_country).frame
         suppressed, consents = person.suppressed, person.ads_ok
-        for column in columns:
-            if column in hashed.columns:
-                values = hashed[column]
-                parts[column]["sup"].append(values[suppressed])
-                parts[column]["nc"].append(values[~consents & ~suppressed])
-                parts[column]["ok"].append(values[consents & ~suppressed])
+        for hashed in _hashed_forms(frame, platform, default_country):
+            for column in columns:
+                if column in hashed.columns:
+                    values = hashed[column]
+                    parts[column]["sup"].append(values[suppressed])
+                    parts[column]["nc"].append(values[~consents & ~suppressed])
+                    parts[column]["ok"].append(values[consents & ~suppressed])
     for column, hashes in _suppression_list(tables, platform, default_country).items():
         if column in parts:
             parts[column]["list"].append(hashes)
@@ -762,14 +762,20 @@ def _forbidden(
     return out
 
 
+def _hashed_forms(frame: pd.DataFrame, platform: str, default_country: str | None) -> list[pd.DataFrame]:
+    """``frame`` hashed as ``platform``'s export does (TikTok: in both phone forms a destination may use)."""
+    forms = ("e164", "digits") if platform == "tiktok" else ("e164",)
+    return [export_frame(frame, platform, default_country, tiktok_phone_format=form).frame for form in forms]
+
+
 def _suppression_list(tables: Tables, platform: str, default_country: str | None) -> dict[str, pd.Series]:
     """The suppression list's raw e-mails and phones hashed as ``platform`` hashes them, plus (Meta only)
     its pre-hashed ``email_sha256`` / ``phone_sha256``, which are Meta-normalized."""
     frame = tables.suppression
     if frame is None or frame.empty:
         return {}
-    hashed = export_frame(frame[["email", "phone"]], platform, default_country).frame
-    out = {column: hashed[column] for column in hashed.columns}
+    forms = _hashed_forms(frame[["email", "phone"]], platform, default_country)
+    out = {column: pd.concat([hashed[column] for hashed in forms]) for column in forms[0].columns}
     if platform == "meta":
         for column, key in zip(HASH_COLUMNS, _ID_KEYS, strict=True):
             text = frame[column].fillna("").astype("str").str.strip().str.lower()

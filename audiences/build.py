@@ -21,6 +21,7 @@ import pandas as pd
 
 from audiences.audit import AuditReport, audit_run
 from audiences.config import IDENTIFIER_COLUMNS, PipelineConfig
+from audiences.destinations.config import TikTokDestination
 from audiences.errors import AudiencesError
 from audiences.exports import PLAIN_COLUMNS, export_frame
 from audiences.hashfile import csv_rows
@@ -250,7 +251,8 @@ def _write_exports(
             granted = (frame["ad_user_data_ok"] & frame["ad_personalization_ok"]).to_numpy(dtype=bool)
             not_exported["google_consent_not_granted"] = int((~granted).sum())
             rows = identifiers[granted]
-        result = export_frame(rows, platform, config.shop.default_country)
+        phones = _tiktok_phone_format(config, item) if platform == "tiktok" else "e164"
+        result = export_frame(rows, platform, config.shop.default_country, tiktok_phone_format=phones)
         table = result.frame[~result.empty_rows.to_numpy(dtype=bool)]
         not_exported["no_identifier_for_platform"] = int(result.empty_rows.sum())
         relative = f"audiences/{offer.name}/{platform}.csv"
@@ -265,6 +267,15 @@ def _write_exports(
             "key_counts": result.counts,
         }
     return out
+
+
+def _tiktok_phone_format(config: PipelineConfig, item: AudiencePlan) -> str:
+    """The phone form the audience's TikTok destination asks for (TikTok's help pages disagree)."""
+    for name, platform in item.platforms.items():
+        settings = config.destinations.get(name)
+        if platform == "tiktok" and isinstance(settings, TikTokDestination):
+            return settings.phone_format
+    return "e164"
 
 
 def _identifier_columns(people: pd.DataFrame) -> list[str]:

@@ -312,3 +312,31 @@ def test_a_build_that_fails_its_audit_exits_1_and_is_never_synced(
     assert "failed its audit" in result.output and "plan.json:3: an e-mail address" in result.output
     result = CliRunner().invoke(main, ["sync", "--config", str(CONFIG), "--out", str(out), "--dry-run"])
     assert result.exit_code == 1 and "failed its audit (no_plaintext)" in result.output
+
+
+def test_tiktok_phones_are_hashed_in_the_form_the_destination_asks_for(tmp_path: Path, run: Path) -> None:
+    text = CONFIG.read_text().replace("path: ", f"path: {DEMO}/")
+    text = text.replace('advertiser_id: "7001",', 'advertiser_id: "7001", phone_format: digits,')
+    (tmp_path / "retarget.yaml").write_text(text)
+    args = [
+        "build",
+        "--config",
+        str(tmp_path / "retarget.yaml"),
+        "--as-of",
+        AS_OF,
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    (digits,) = (tmp_path / "out" / "runs").iterdir()
+    name = "audiences/camera-cross-sell/tiktok.csv"
+    e164 = pd.read_csv(run / name, dtype=str, keep_default_na=False)
+    plain = pd.read_csv(digits / name, dtype=str, keep_default_na=False)
+    assert (e164["EMAIL_SHA256"] == plain["EMAIL_SHA256"]).all()  # e-mails do not depend on it
+    phones = e164["PHONE_SHA256"] != ""
+    assert (
+        phones.sum() > 100
+        and not (e164.loc[phones, "PHONE_SHA256"] == plain.loc[phones, "PHONE_SHA256"]).any()
+    )
+    result = CliRunner().invoke(main, ["audit", str(digits), "--config", str(tmp_path / "retarget.yaml")])
+    assert result.exit_code == 0, result.output
