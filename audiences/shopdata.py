@@ -37,7 +37,7 @@ class Orders:
 
     Customer and order ids stay strings until a rule needs them: coding ten million ids is the costly
     part, and most rules keep a small share of the lines, so ``person_at``/``order_at`` code only the
-    lines asked for; ``person`` and ``order`` code all of them once, when pairing needs the history.
+    lines asked for; ``order`` numbers all of them once, when co-purchase statistics need every basket.
     """
 
     customer_id: pa.Array  # the raw customer id
@@ -58,11 +58,6 @@ class Orders:
     def order_at(self, rows: np.ndarray) -> np.ndarray:
         """Order codes of the lines at ``rows``; equal codes mean the same order (within this call only)."""
         return _indices(pc.dictionary_encode(self.order_id.take(pa.array(rows, type=pa.int64()))))
-
-    @cached_property
-    def person(self) -> np.ndarray:
-        """Person code of every line."""
-        return _positions(self.customer_id, self.customer_ids)
 
     @cached_property
     def order(self) -> np.ndarray:

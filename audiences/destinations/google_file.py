@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import ClassVar
 
 from audiences.destinations.base import Adapter, Row, Sent
@@ -76,8 +75,3 @@ def _cell(value: str) -> str:
     if any(ch in value for ch in ',"\n\r'):
         return '"' + value.replace('"', '""') + '"'
     return value
-
-
-def files_of(root: Path, name: str) -> list[Path]:
-    """The files one audience has under a Google destination's folder."""
-    return sorted((root / name).glob(f"*.{CONSENT_GROUP}.csv"))
