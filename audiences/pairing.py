@@ -171,14 +171,24 @@ def _served(owned: pd.DataFrame, codes: np.ndarray, products: pd.DataFrame) -> p
 class _Group:
     """Members who share one candidate list (ranked product codes) and the reference for the reasons."""
 
-    key: str
     line: str
     level: int  # upsell: highest tier bought; downsell: tier of the cheapest viewed (-1 when none)
     members: list[np.ndarray]
     codes: tuple[int, ...]
-    reference: float  # upsell: lowest "highest price paid"; downsell: lowest floor (cheapest viewed)
+    #: upsell: the members' "highest price paid"; downsell: their floors (cheapest viewed)
     references: set[float] = field(default_factory=set)
     levels: set[int] = field(default_factory=set)
+
+    @property
+    def reference(self) -> float:
+        """The lowest reference, so a reason's percentage holds for every member."""
+        return min(self.references)
+
+    def join(self, members: list[np.ndarray], references: set[float], levels: set[int]) -> None:
+        """Take in more members (of the same candidate list) with their references and tiers."""
+        self.members += members
+        self.references |= references
+        self.levels |= levels
 
     def tiers(self) -> str:
         """The members' tier (upsell: bought; downsell: viewed) in words: "1", "1-2" or "" when none."""
@@ -204,10 +214,7 @@ def _merge_small(groups: list[_Group], minimum: int) -> list[_Group]:
             hosts = [h for h in groups if h is not group and h.line == group.line and set(h.codes) <= allowed]
             if hosts:
                 host = max(hosts, key=_size)
-                host.members += group.members
-                host.references |= group.references | {group.reference}
-                host.reference = min(host.reference, group.reference)  # reasons bound every member
-                host.levels |= group.levels | {group.level}
+                host.join(group.members, group.references, group.levels | {group.level})
                 groups.remove(group)
                 moved = True
                 break
@@ -266,13 +273,9 @@ def _upsell(data: ShopData, members: np.ndarray, anchors: np.ndarray, pairing: P
         key = (str(name), int(top), tuple(codes.tolist()))
         who = np.asarray(people, dtype=np.int64)
         if key in groups:
-            groups[key].members.append(who)
-            groups[key].reference = min(groups[key].reference, float(paid))
-            groups[key].references.add(float(paid))
+            groups[key].join([who], {float(paid)}, set())
         else:
-            groups[key] = _Group(
-                f"{name}-t{int(top)}", str(name), int(top), [who], key[2], float(paid), {float(paid)}
-            )
+            groups[key] = _Group(str(name), int(top), [who], key[2], {float(paid)})
     return sorted(groups.values(), key=lambda g: (g.line, g.level, -g.reference))
 
 
@@ -440,13 +443,9 @@ def _downsell(
         key = (str(name), tuple(codes.tolist()))
         who = np.asarray(people, dtype=np.int64)
         if key in groups:
-            group = groups[key]
-            group.members.append(who)
-            group.references.add(float(floor))
-            group.reference = min(group.reference, float(floor))
+            groups[key].join([who], {float(floor)}, {int(level)})
         else:
-            label = f"{name}-t{int(level)}" if level >= 0 else str(name)
-            groups[key] = _Group(label, str(name), int(level), [who], key[1], float(floor), {float(floor)})
+            groups[key] = _Group(str(name), int(level), [who], key[1], {float(floor)})
     return sorted(groups.values(), key=lambda g: (g.line, -g.reference))
 
 

@@ -25,6 +25,7 @@ import pyarrow.csv as pacsv
 from audiences.build import MANIFEST_NAME, PLAN_NAME, RUNS
 from audiences.config import PipelineConfig
 from audiences.destinations.base import Adapter, Row, adapter_for
+from audiences.destinations.google_file import GoogleFileAdapter
 from audiences.errors import AudiencesError, ConfigError, GuardError
 from audiences.plan import PLATFORM_OF_TYPE
 from audiences.state import Remote, StateStore, default_url
@@ -260,7 +261,7 @@ def _sync_one(
         remote.product_set_digest if remote else None,
     )
     store.save_remote(destination, target.name, remote)
-    if getattr(adapter, "file_based", False):
+    if isinstance(adapter, GoogleFileAdapter):
         _write_files(adapter, store, history, target, destination, schema, current, adds, removes, outcome)
     elif replace:
         audience_id = _replace(
@@ -363,7 +364,7 @@ def _replace(
 
 
 def _write_files(
-    adapter: Adapter,
+    adapter: GoogleFileAdapter,
     store: StateStore,
     history: int,
     target: Target,
@@ -375,18 +376,16 @@ def _write_files(
     outcome: Outcome,
 ) -> None:
     """File destinations: the whole list plus this sync's changes, then the state follows."""
-    writer: Any = adapter
-    writer.write_members(target.name, schema, list(current.values()))
-    writer.reset_changes(target.name, schema)
-    if adds:
-        adapter.add("", target.name, schema, [r for _, r in adds])
-    if removes:
-        adapter.remove("", target.name, schema, [r for _, r in removes])
-    outcome.sent_batches += 1
-    store.record_batch(history, destination, target.name, "add", _batch_digest(adds), adds, len(adds), 0)
-    store.record_batch(
-        history, destination, target.name, "remove", _batch_digest(removes), removes, len(removes), 0
-    )
+    adapter.write_members(target.name, schema, list(current.values()))
+    adapter.reset_changes(target.name, schema)
+    for operation, pairs in (("add", adds), ("remove", removes)):
+        if pairs:  # only real changes reach the ledger (an empty batch would repeat one digest forever)
+            rows = [row for _, row in pairs]
+            (adapter.add if operation == "add" else adapter.remove)("", target.name, schema, rows)
+            outcome.sent_batches += 1
+            store.record_batch(
+                history, destination, target.name, operation, _batch_digest(pairs), pairs, len(pairs), 0
+            )
 
 
 def read_export(

@@ -26,7 +26,6 @@ class GoogleFileAdapter(Adapter):
 
     platform: ClassVar[str] = "google"
     max_batch: int = 1_000_000
-    file_based: ClassVar[bool] = True
 
     def __init__(self, name: str, config: GoogleFileDestination) -> None:
         super().__init__(name, config)
