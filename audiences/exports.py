@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from audiences import normalize as nz
 from audiences.errors import ConfigError
-from audiences.hashing import sha256_column
-from audiences.normalize import HASHED_KEYS, NORMALIZATION_SPEC_VERSION, PHONE_FORMATS, PLATFORMS, Normalized
+from audiences.hashing import arrow_text, sha256_column
+from audiences.normalize import (
+    HASHED_KEYS,
+    NORMALIZATION_SPEC_VERSION,
+    PHONE_FORMATS,
+    PLATFORMS,
+    STATUSES,
+    Normalized,
+)
 
 __all__ = ["HASHED_COLUMNS", "NORMALIZATION_SPEC_VERSION", "PLAIN_COLUMNS", "TEMPLATES", "ExportResult"]
 
@@ -49,6 +59,7 @@ TEMPLATES: dict[str, tuple[tuple[str, str], ...]] = {
     "tiktok": (("EMAIL_SHA256", "email"), ("PHONE_SHA256", "phone")),
 }
 HASHED_COLUMNS = {p: tuple(col for col, key in TEMPLATES[p] if key in HASHED_KEYS[p]) for p in PLATFORMS}
+_SAMPLE = 4096  # rows looked at before paying for a full pass over distinct values
 PLAIN_COLUMNS = {p: tuple(col for col, key in TEMPLATES[p] if key not in HASHED_KEYS[p]) for p in PLATFORMS}
 
 
@@ -90,75 +101,191 @@ def export_frame(
         wanted = ", ".join(sorted({key for _, key in TEMPLATES[platform]}))
         raise ConfigError(f"no identifier column for {platform}: map at least one of {wanted}")
     keys = _Keys(df, platform, default, tiktok_phone_format)
-    normalized = {col: keys.get(col, key) for col, key in columns}
+    parts = {col: keys.part(col, key) for col, key in columns}
     hashed = HASHED_COLUMNS[platform]
     frame = pd.DataFrame(
-        {col: sha256_column(n.values) if col in hashed else n.values for col, n in normalized.items()},
+        {
+            col: part.expand(sha256_column(part.uniq.values) if col in hashed else part.uniq.values, df.index)
+            for col, part in parts.items()
+        },
         index=df.index,
     )
+    filled = np.zeros(len(df), dtype=bool)  # a cell is blank exactly where its status is not "valid"
+    for part in parts.values():
+        filled |= part.valid()
     return ExportResult(
         platform=platform,
         frame=frame,
-        counts={col: n.counts() for col, n in normalized.items()},
+        counts={col: part.counts() for col, part in parts.items()},
         hashed_columns=tuple(col for col, _ in columns if col in hashed),
         plain_columns=tuple(col for col, _ in columns if col in PLAIN_COLUMNS[platform]),
-        empty_rows=(frame == "").all(axis=1),
+        empty_rows=pd.Series(~filled, index=df.index),
     )
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One key normalized once per distinct input (with the row's country where the rule reads it).
+
+    ``uniq`` holds the distinct inputs' results; ``codes`` gives each row's position in it, or is None
+    when the inputs hardly repeat and ``uniq`` already has one entry per row.
+    """
+
+    uniq: Normalized
+    codes: np.ndarray | None
+
+    def expand(self, values: pd.Series, index: pd.Index) -> pd.Series:
+        """Per-row values from per-distinct ``values`` (aligned with ``uniq``)."""
+        if self.codes is None:
+            return pd.Series(values.array, index=index, dtype="str")
+        return pd.Series(arrow_text(values).take(self.codes), index=index, dtype="str")
+
+    def status_codes(self) -> np.ndarray:
+        """Each row's status as a position in ``STATUSES``."""
+        codes = self.uniq.status.cat.codes.to_numpy()
+        return codes if self.codes is None else codes[self.codes]
+
+    def valid(self) -> np.ndarray:
+        """Rows whose value is usable (the only rows with a non-blank cell)."""
+        return self.status_codes() == STATUSES.index("valid")
+
+    def counts(self) -> dict[str, int]:
+        """Rows per status: valid, blank, invalid."""
+        found = np.bincount(self.status_codes(), minlength=len(STATUSES))
+        return {name: int(found[i]) for i, name in enumerate(STATUSES)}
+
+    def full(self, index: pd.Index) -> Normalized:
+        """The per-row ``Normalized``."""
+        status = pd.Categorical.from_codes(self.status_codes(), self.uniq.status.cat.categories)
+        return Normalized(self.expand(self.uniq.values, index), pd.Series(status, index=index))
+
+
 class _Keys:
-    """Normalizes each logical column once; country first, since phone, state, zip and dates read it."""
+    """Normalizes each logical column once, per distinct input; country first, since phone, state, zip
+    and dates read it."""
 
     def __init__(self, df: pd.DataFrame, platform: str, default: str | None, phone_format: str) -> None:
         self.df = df
-        self.done: dict[str, Normalized] = {}
+        self.done: dict[str, _Part] = {}
         self.countries: pd.Series | str | None = default
+        p = platform
         if "country" in df.columns:
             # A blank country takes the default only where the row has an address (zip, city or state):
             # address matching needs it; a row with no address gets no country from us.
-            country = nz.normalize_country(df["country"], None, platform)
-            if default:
-                country = _default_for_addresses(country, df, default, platform)
-            self.done["country"] = country
+            address = _has_address(df)
+            part = self._distinct(
+                lambda s, has: _default_for_addresses(nz.normalize_country(s, None, p), has, default, p),
+                df["country"],
+                address,
+            )
+            self.done["country"] = part
+            country = part.full(df.index)
             self.countries = country.values.str.lower().where(country.status == "valid", default or "")
-        p, countries = platform, self.countries
-        self.rules: dict[str, Callable[[pd.Series], Normalized]] = {
-            "email": lambda s: nz.normalize_email(s, p),
-            "phone": lambda s: nz.normalize_phone(
-                s, countries, p, default_country=default, tiktok_format=phone_format
+        countries = self.countries
+        by_country = isinstance(countries, pd.Series)
+        self.rules: dict[str, tuple[Callable[..., Normalized], bool]] = {
+            "email": (lambda s: nz.normalize_email(s, p), False),
+            "phone": (
+                lambda s, c=countries: nz.normalize_phone(
+                    s, c, p, default_country=default, tiktok_format=phone_format
+                ),
+                by_country,
             ),
-            "first_name": lambda s: nz.normalize_name(s, p),
-            "last_name": lambda s: nz.normalize_name(s, p),
-            "city": lambda s: nz.normalize_city(s, p),
-            "state": lambda s: nz.normalize_state(s, countries, p),
-            "zip": lambda s: nz.normalize_zip(s, countries, p),
-            "gender": lambda s: nz.normalize_gender(s, p),
-            "madid": nz.normalize_madid,
-            "extern_id": nz.normalize_extern_id,
+            "first_name": (lambda s: nz.normalize_name(s, p), False),
+            "last_name": (lambda s: nz.normalize_name(s, p), False),
+            "city": (lambda s: nz.normalize_city(s, p), False),
+            "state": (lambda s, c=countries: nz.normalize_state(s, c, p), by_country),
+            "zip": (lambda s, c=countries: nz.normalize_zip(s, c, p), by_country),
+            "gender": (lambda s: nz.normalize_gender(s, p), False),
+            "madid": (nz.normalize_madid, False),
+            "extern_id": (nz.normalize_extern_id, False),
         }
 
     def get(self, column: str, key: str) -> Normalized:
+        """The per-row normalized column behind one output column."""
+        return self.part(column, key).full(self.df.index)
+
+    def part(self, column: str, key: str) -> _Part:
         """The normalized column behind one output column (FI and the birth-date parts are derived)."""
         name = column if column in ("fi", "doby", "dobm", "dobd") else key
         if name not in self.done:
             if key == "birth_date":
-                parts = nz.birth_parts(self.df[key], self.countries)
-                self.done.update(zip(("doby", "dobm", "dobd"), parts, strict=True))
+                self._birth_parts()
             elif column == "fi":
-                self.done[name] = nz.first_initial(self.get("fn", "first_name"))
+                fn = self.part("fn", "first_name")
+                self.done[name] = _Part(nz.first_initial(fn.uniq), fn.codes)
             else:
-                self.done[name] = self.rules[key](self.df[key])
+                rule, by_country = self.rules[key]
+                if by_country and isinstance(self.countries, pd.Series):
+                    self.done[name] = self._distinct(rule, self.df[key], self.countries)
+                else:
+                    self.done[name] = self._distinct(rule, self.df[key])
         return self.done[name]
 
+    def _birth_parts(self) -> None:
+        found: dict[str, Normalized] = {}
 
-def _default_for_addresses(country: Normalized, df: pd.DataFrame, default: str, platform: str) -> Normalized:
-    """``country`` with blanks set to ``default`` in rows that hold a zip, city or state."""
-    address = pd.Series(False, index=df.index)
+        def parts(s: pd.Series, countries: Any = self.countries) -> Normalized:
+            found.update(zip(("doby", "dobm", "dobd"), nz.birth_parts(s, countries), strict=True))
+            return found["doby"]
+
+        if isinstance(self.countries, pd.Series):
+            year = self._distinct(parts, self.df["birth_date"], self.countries)
+        else:
+            year = self._distinct(parts, self.df["birth_date"])
+        for name in ("doby", "dobm", "dobd"):
+            self.done[name] = _Part(found[name], year.codes)
+
+    @staticmethod
+    def _distinct(rule: Callable[..., Normalized], values: pd.Series, *by: pd.Series) -> _Part:
+        """``rule`` over the distinct combinations of ``values`` and ``by`` (the rule's own arguments)."""
+        rows = distinct_rows(values, *by)
+        if rows is None:
+            return _Part(rule(values, *by), None)
+        first, codes = rows
+        picked = [s.iloc[first].reset_index(drop=True) for s in (values, *by)]
+        return _Part(rule(*picked), codes)
+
+
+def distinct_rows(*columns: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """(one row of each distinct combination of values, each row's combination), or None when the
+    rows hardly repeat (a sample without a single repeat, or over 60% distinct)."""
+    n = len(columns[0])
+    sample = columns[0].iloc[:_SAMPLE]
+    if len(columns) == 1 and n > _SAMPLE and sample.nunique(dropna=False) == len(sample):
+        return None
+    codes = np.zeros(n, dtype=np.int64)
+    for column in columns:
+        found, uniques = pd.factorize(column, use_na_sentinel=True)
+        codes = codes * (len(uniques) + 1) + (found + 1)  # missing values are code 0
+    codes, _ = pd.factorize(codes)  # 0..distinct-1
+    distinct = int(codes.max(initial=-1)) + 1
+    if distinct > 0.6 * n:
+        return None
+    first = np.empty(distinct, dtype=np.int64)
+    first[codes[::-1]] = np.arange(n - 1, -1, -1)  # the last write per code is its first row
+    return first, codes
+
+
+def _has_address(df: pd.DataFrame) -> pd.Series:
+    """Rows with a non-blank zip, city or state."""
+    address = np.zeros(len(df), dtype=bool)
     for column in ("zip", "city", "state"):
         if column in df.columns:
-            address |= df[column].fillna("").astype("str").str.strip() != ""
-    fill = address & (country.status == "blank")
+            text = pc.utf8_trim_whitespace(nz.as_text(df[column]))
+            address |= pc.fill_null(pc.not_equal(text, ""), False).to_numpy(zero_copy_only=False)
+    return pd.Series(address, index=df.index)
+
+
+def _default_for_addresses(
+    country: Normalized, address: pd.Series, default: str | None, platform: str
+) -> Normalized:
+    """``country`` with blanks set to ``default`` in rows that hold a zip, city or state."""
+    if not default:
+        return country
+    fill = address.to_numpy(dtype=bool) & (country.status == "blank").to_numpy()
     if not fill.any():
         return country
     code = default.upper() if platform == "google" else default.lower()
-    return Normalized(values=country.values.where(~fill, code), status=country.status.where(~fill, "valid"))
+    keep = pd.Series(~fill, index=country.values.index)
+    return Normalized(values=country.values.where(keep, code), status=country.status.where(keep, "valid"))

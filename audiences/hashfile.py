@@ -6,6 +6,7 @@ is written to a temporary file that replaces the target only when the whole file
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -164,7 +165,11 @@ def _results(
             yield _export(chunk, options)
         return
     pending: deque[Future[ChunkOut]] = deque()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # forkserver, not fork: this process may have run DuckDB's and Arrow's thread pools, whose locks a
+    # fork would copy mid-use (a worker then hangs)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         for chunk in chunks:
             pending.append(pool.submit(_export, chunk, options))
             if len(pending) > workers:  # bounded: at most workers + 1 chunks in flight

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,19 +91,46 @@ _EDGE = r"[\s\p{Z}\p{Cc}\p{Cf}]"
 
 def prepare(s: pd.Series, form: str = "NFC") -> pa.Array:
     """Unicode ``form``, edges trimmed of whitespace and invisible format characters; blank → null."""
-    text = as_text(s)
-    if not pc.all(pc.fill_null(pc.string_is_ascii(text), True)).as_py():
-        text = pc.utf8_normalize(text, form=form)  # ASCII is already in every normal form
-    text = pc.utf8_trim_whitespace(text)
-    # Only values that still start or end with an invisible character need the (slow, anchored) regex.
-    edges = pc.binary_join_element_wise(
-        pc.utf8_slice_codeunits(text, 0, 1), pc.utf8_slice_codeunits(text, -1), ""
-    )
-    odd = pc.fill_null(pc.match_substring_regex(edges, _EDGE), False)
-    if pc.any(odd).as_py():
-        trimmed = pc.replace_substring_regex(text, rf"^{_EDGE}+|{_EDGE}+$", "")
-        text = pc.if_else(odd, trimmed, text)
+    text = pc.utf8_trim_whitespace(normal_form(as_text(s), form))
+    # Only values that still start or end with a byte outside printable ASCII can hold an invisible
+    # character there; the (slow, anchored) regex runs on those alone.
+    odd = np.flatnonzero(_odd_edges(text))
+    if len(odd):
+        trimmed = pc.replace_substring_regex(text.take(odd), rf"^{_EDGE}+|{_EDGE}+$", "")
+        text = pc.replace_with_mask(text, pa.array(_mask(odd, len(text))), trimmed)
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def _odd_edges(text: pa.Array) -> np.ndarray:
+    """Non-null, non-empty values whose first or last byte is a control, space or non-ASCII byte."""
+    kind: type[np.integer[Any]] = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    offsets = np.frombuffer(text.buffers()[1], dtype=kind)[text.offset : text.offset + len(text) + 1]
+    data = np.frombuffer(text.buffers()[2] or b"\0", dtype=np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    present = pc.is_valid(text).to_numpy(zero_copy_only=False) & (ends > starts)
+    first = data[np.minimum(starts, len(data) - 1)]
+    last = data[np.maximum(ends - 1, 0)]
+    return present & ((first <= 0x20) | (first >= 0x7F) | (last <= 0x20) | (last >= 0x7F))
+
+
+def _mask(rows: np.ndarray, n: int) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return mask
+
+
+def normal_form(text: pa.Array, form: str, only: pa.Array | None = None) -> pa.Array:
+    """``text`` in Unicode normal ``form``. ASCII is already in every form, so only other values (of
+    those ``only`` marks, when given) go through the (slow) normalizer."""
+    todo = ~pc.fill_null(pc.string_is_ascii(text), True).to_numpy(zero_copy_only=False)
+    if only is not None:
+        todo &= pc.fill_null(only, False).to_numpy(zero_copy_only=False)
+    if not todo.any():
+        return text
+    if todo.all():
+        return pc.utf8_normalize(text, form=form)
+    rows = np.flatnonzero(todo)
+    return pc.replace_with_mask(text, pa.array(todo), pc.utf8_normalize(text.take(rows), form=form))
 
 
 def normalize_email(s: pd.Series, platform: str) -> Normalized:
@@ -275,7 +303,8 @@ def _finish(s: pd.Series, text: pa.Array, out: pa.Array, platform: str, key: str
     if key in HASHED_KEYS[_platform(platform)]:
         digest = pa.array(is_sha256_hex(text))
         out = pc.if_else(digest, pc.utf8_lower(text), out)
-    out = pc.fill_null(pc.utf8_normalize(out, form="NFC"), "")  # removals and case maps can break NFC
+    # Removals and case maps can break NFC; a value the rule left as it was is still in it (NFKC too).
+    out = pc.fill_null(normal_form(out, "NFC", only=pc.fill_null(pc.not_equal(out, text), True)), "")
     present = pc.is_valid(text).to_numpy(zero_copy_only=False)
     filled = pc.not_equal(out, "").to_numpy(zero_copy_only=False)
     codes = np.where(filled, 0, np.where(present, 2, 1)).astype(np.int8)  # positions in STATUSES

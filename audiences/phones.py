@@ -25,6 +25,9 @@ _FAST = (
     r"^(?:(?P<intl>\+|00)[ ./\-]*)?(?P<body>[0-9(][0-9 ()./\-]*[0-9])"
     r"(?:[ ]*(?i:ext|x)[.:]?[ ]*[0-9]{1,6})?$"
 )
+# A text of the _FAST form that begins with "00" has it as its international prefix only when the rest
+# is a whole body on its own (the optional group is tried first, then given up if the match fails).
+_DOUBLE_ZERO = r"^00[ ./\-]*[0-9(][0-9 ()./\-]*[0-9](?:[ ]*(?i:ext|x)[.:]?[ ]*[0-9]{1,6})?$"
 _MIN_NSN, _MAX_NSN = 2, 17
 # Number types in the order the library tests them; only "matches any" matters for validity.
 _TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail")
@@ -35,11 +38,26 @@ class _Slow(Exception):
 
 
 class _Rows:
-    """Per-row results: the E.164 found, and which rows are left to the library."""
+    """Per-row results: the E.164 numbers found, by group of rows, and which rows are left to the library."""
 
     def __init__(self, n: int) -> None:
-        self.e164 = np.full(n, None, dtype=object)
+        self.n = n
         self.slow = np.zeros(n, dtype=bool)
+        self.found: list[tuple[np.ndarray, pa.Array]] = []
+
+    def put(self, rows: np.ndarray, e164: pa.Array) -> None:
+        """Record ``e164`` (null: not a valid number) for ``rows``; a later put for a row wins."""
+        self.found.append((rows, e164))
+
+    def column(self) -> pa.Array:
+        """One value per row, null where nothing was found."""
+        at = np.full(self.n, -1, dtype=np.int64)
+        start = 0
+        for rows, _ in self.found:
+            at[rows] = np.arange(start, start + len(rows))
+            start += len(rows)
+        values = pa.concat_arrays([pa.array([], pa.string())] + [v.cast(pa.string()) for _, v in self.found])
+        return values.take(pa.array(at, mask=at < 0))
 
 
 def library_e164(text: str, region: str | None) -> str | None:
@@ -70,9 +88,7 @@ def e164_column(raw: pa.Array, regions: pa.Array) -> pa.Array:
     plain = pc.fill_null(pc.match_substring_regex(text, _FAST), False).to_numpy(zero_copy_only=False)
     res.slow[:] = present & ~plain
     fast = np.flatnonzero(plain)
-    parts = pc.extract_regex(text.take(fast), _FAST)
-    digits = pc.replace_substring_regex(pc.struct_field(parts, "body"), r"[^0-9]", "")
-    intl = pc.not_equal(pc.struct_field(parts, "intl"), "").to_numpy(zero_copy_only=False)
+    digits, intl = _split_plain(text.take(fast))
     # Very short numbers and "+0…" take the library's rarer error paths: leave them to it.
     zero_code = intl & pc.starts_with(digits, "0").to_numpy(zero_copy_only=False)
     short = (pc.utf8_length(digits).to_numpy() < 4) | zero_code
@@ -83,7 +99,56 @@ def e164_column(raw: pa.Array, regions: pa.Array) -> pa.Array:
     national = ~intl
     _national(fast[national], digits.filter(pa.array(national)), regions.take(fast[national]), res)
     _library_rows(text, regions, res)
-    return pa.array(res.e164, type=pa.string())
+    return res.column()
+
+
+def _split_plain(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The body's digits of texts in the ``_FAST`` form, and whether each began with "+" or "00".
+
+    Same answer as the regex's groups, without its costly extraction: the extension starts at the
+    first letter; "00" is the international prefix when the rest still has the ``_FAST`` form.
+    """
+    letters = np.flatnonzero(_bools(pc.match_substring(texts, "x", ignore_case=True)))
+    letters = np.union1d(letters, np.flatnonzero(_bools(pc.match_substring(texts, "e", ignore_case=True))))
+    if len(letters):
+        cut = pc.replace_substring_regex(texts.take(letters), r"(?i)[ ]*(?:ext|x).*$", "", max_replacements=1)
+        texts = pc.replace_with_mask(texts, pa.array(_mask(letters, len(texts))), cut)
+    digits = digits_only(texts)
+    intl = _bools(pc.starts_with(texts, "+"))
+    zeros = np.flatnonzero(_bools(pc.starts_with(texts, "00")))
+    if len(zeros):
+        prefixed = zeros[_bools(pc.match_substring_regex(texts.take(zeros), _DOUBLE_ZERO))]
+        intl[prefixed] = True
+        without = pc.utf8_slice_codeunits(digits.take(prefixed), 2)
+        digits = pc.replace_with_mask(digits, pa.array(_mask(prefixed, len(digits))), without)
+    return digits, intl
+
+
+def digits_only(values: pa.Array) -> pa.Array:
+    """Each value with every byte but the ASCII digits removed (a byte pass, not a regex)."""
+    values = pa.concat_arrays([values.cast(pa.string())])  # own buffers from offset 0
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[: len(values) + 1]
+    data = np.frombuffer(values.buffers()[2] or b"\0", dtype=np.uint8)[: offsets[-1]]
+    keep = (data >= 0x30) & (data <= 0x39)
+    kept = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum(keep, dtype=np.int32, out=kept[1:])
+    return pa.StringArray.from_buffers(
+        len(values),
+        pa.py_buffer(kept[offsets]),
+        pa.py_buffer(data[keep].tobytes()),
+        values.buffers()[0],
+        values.null_count,
+    )
+
+
+def _bools(mask: pa.Array) -> np.ndarray:
+    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+
+
+def _mask(rows: np.ndarray, n: int) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return mask
 
 
 def _library_rows(text: pa.Array, regions: pa.Array, res: _Rows) -> None:
@@ -93,7 +158,7 @@ def _library_rows(text: pa.Array, regions: pa.Array, res: _Rows) -> None:
         return
     pairs = list(zip(text.take(rows).to_pylist(), regions.take(rows).to_pylist(), strict=True))
     done = {pair: library_e164(pair[0], pair[1]) for pair in set(pairs) if pair[0] is not None}
-    res.e164[rows] = [done.get(pair) for pair in pairs]
+    res.put(rows, pa.array([done.get(pair) for pair in pairs], type=pa.string()))
 
 
 def _international(rows: np.ndarray, digits: pa.Array, res: _Rows) -> None:
@@ -166,8 +231,7 @@ def _finish(cc: int, nat: pa.Array, meta: Any, rows: np.ndarray, res: _Rows) -> 
     nat = pc.if_else(pa.array(usable), stripped, nat)
     lengths = pc.utf8_length(nat).to_numpy()
     valid = ~too_short & (lengths >= _MIN_NSN) & (lengths <= _MAX_NSN) & _valid(cc, nat)
-    e164 = pc.binary_join_element_wise(f"+{cc}", nat, "").to_numpy(zero_copy_only=False)
-    res.e164[rows[valid]] = e164[valid]
+    res.put(rows[valid], pc.binary_join_element_wise(f"+{cc}", nat.filter(pa.array(valid)), ""))
 
 
 def _strip_national_prefix(nat: pa.Array, meta: Any) -> pa.Array:

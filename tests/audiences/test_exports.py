@@ -6,12 +6,13 @@ import hashlib
 import re
 import unicodedata
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audiences import errors
+from audiences import errors, exports
 from audiences.exports import (
     HASHED_COLUMNS,
     NORMALIZATION_SPEC_VERSION,
@@ -199,3 +200,50 @@ def test_default_country_fills_blank_country_only_for_rows_with_an_address() -> 
     meta = export_frame(people, "meta", "JP")
     assert meta.frame["country"].tolist() == [_sha("jp"), "", ""]
     assert export_frame(people, "meta", None).frame["country"].tolist() == ["", "", ""]
+
+
+def _repetitive(n: int) -> pd.DataFrame:
+    """``n`` rows drawn from a few messy values per column, countries mixed, so every key repeats."""
+    rng = np.random.default_rng(3)
+    pick = {
+        "email": ["a@x.com", " B@Gmail.com", "", "bad@", "c.d@gmail.com"],
+        "phone": ["(650) 555-1234", "+44 20 7946 0000", "090-1234-5678", "020 7946 0000", "", "12", None],
+        "first_name": ["José", " Zoë ", "", "花子", "Ö'Neil"],
+        "last_name": ["O'Brien", None, "山田"],
+        "city": ["São Paulo", "", "Köln"],
+        "state": ["California", "ca", "NRW", "", "Nowhere"],
+        "zip": ["94107-1234", "SW1A 1AA", "100-0001", "2134", ""],
+        "country": ["US", "United Kingdom", "JP", "", "Atlantis", "de"],
+        "gender": ["male", "F", "", "x"],
+        "birth_date": ["1985-03-07", "07/03/1985", "", "31/02/1990"],
+        "madid": ["6D92078A-8246-4BA4-AE5B-76104861E7DC", ""],
+        "extern_id": ["c1", "a@b.com", ""],
+    }
+    return pd.DataFrame(
+        {
+            key: pd.Series(rng.choice(np.array(values, dtype=object), n), dtype="str")
+            for key, values in pick.items()
+        }
+    )
+
+
+@pytest.mark.parametrize("platform", ["meta", "google", "tiktok"])
+def test_per_distinct_rows_give_the_per_row_answer(platform: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Normalizing each distinct (value, country) once and spreading it is the same as every row alone."""
+    df = _repetitive(6000)
+    assert exports.distinct_rows(df["country"]) is not None  # the distinct path really runs
+    fast = export_frame(df, platform, "US")
+    monkeypatch.setattr(exports, "distinct_rows", lambda *columns: None)
+    slow = export_frame(df, platform, "US")
+    pd.testing.assert_frame_equal(fast.frame, slow.frame)
+    assert fast.counts == slow.counts
+    assert fast.empty_rows.tolist() == slow.empty_rows.tolist()
+    assert fast.empty_rows.tolist() == (fast.frame == "").all(axis=1).tolist()
+
+
+def test_distinct_rows_skips_columns_that_do_not_repeat() -> None:
+    distinct = pd.Series([f"user{i}@example.com" for i in range(10_000)], dtype="str")
+    assert exports.distinct_rows(distinct) is None
+    first, codes = exports.distinct_rows(pd.Series(["a", None, "a", "b", None], dtype="str")) or ((), ())
+    assert list(first) == [0, 1, 3]
+    assert list(codes) == [0, 1, 0, 2, 1]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 
 import pandas as pd
+import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
+from audiences import hashing
 from audiences.hashing import sha256_column
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -50,3 +52,11 @@ def test_every_cell_is_blank_or_64_lowercase_hex_and_deterministic(values: list[
     assert all(cell == "" or (len(cell) == 64 and set(cell) <= set("0123456789abcdef")) for cell in out)
     assert EMPTY_SHA256 not in out
     assert sha256_column(s).tolist() == out
+
+
+def test_duckdb_digests_equal_hashlib_in_order() -> None:
+    """Above the small-column cut-off DuckDB hashes; it must give hashlib's digests, row for row."""
+    values = pa.array([f"{i}-é-山田-{i % 97}" for i in range(300_000)])  # past DuckDB's row groups
+    assert hashing._digests(values).equals(hashing.hashlib_digests(values))
+    small = values.slice(0, hashing._SMALL - 1)
+    assert hashing._digests(small).equals(hashing.hashlib_digests(small))

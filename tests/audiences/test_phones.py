@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import phonenumbers
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -185,3 +186,44 @@ def test_blank_and_null_give_null() -> None:
 def test_separator_after_international_prefix(text: str, region: str, expected: str) -> None:
     got = phones.e164_column(pa.array([text]), pa.array([region])).to_pylist()
     assert got == [expected] == [reference(text, region)]
+
+
+_FORM = st.text(alphabet="0123456789 +()./-xXeEtT:", min_size=1, max_size=24)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_FORM, min_size=1, max_size=40))
+def test_split_plain_gives_the_fast_regexs_groups(texts: list[str]) -> None:
+    """The byte-pass split equals the ``_FAST`` regex's own groups on every text of that form."""
+    plain = [t for t in texts if pc.match_substring_regex(pa.array([t]), phones._FAST)[0].as_py()]
+    if not plain:
+        return
+    parts = pc.extract_regex(pa.array(plain), phones._FAST)
+    want_digits = [
+        "".join(c for c in body if c.isdigit()) for body in pc.struct_field(parts, "body").to_pylist()
+    ]
+    want_intl = [intl != "" for intl in pc.struct_field(parts, "intl").to_pylist()]
+    digits, intl = phones._split_plain(pa.array(plain))
+    assert digits.to_pylist() == want_digits
+    assert intl.tolist() == want_intl
+
+
+@pytest.mark.parametrize(
+    ("text", "digits", "intl"),
+    [
+        ("001", "001", False),  # too short for a body after "00": national
+        ("0012", "12", True),
+        ("00 (44) 20 7946 0000 ext. 12", "442079460000", True),
+        ("+1 650-555-0100 x 99", "16505550100", True),
+        ("(650) 555.0100", "6505550100", False),
+    ],
+)
+def test_split_plain_examples(text: str, digits: str, intl: bool) -> None:
+    got_digits, got_intl = phones._split_plain(pa.array([text, "5551234"]).slice(0, 1))
+    assert got_digits.to_pylist() == [digits]
+    assert got_intl.tolist() == [intl]
+
+
+def test_digits_only_keeps_nulls_and_slices() -> None:
+    values = pa.array(["a1-2", None, "+44 (0)20", "", "９9"]).slice(1)
+    assert phones.digits_only(values).to_pylist() == [None, "44020", "", "9"]
