@@ -15,7 +15,7 @@ from audiences.audit import audit_run, format_report
 from audiences.build import build
 from audiences.config import load_config
 from audiences.errors import AudiencesError, ConfigError
-from audiences.hashfile import HashOptions, HashSummary, hash_file
+from audiences.hashfile import CHUNK_ROWS, HashOptions, HashSummary, hash_file
 from audiences.normalize import NORMALIZATION_SPEC_VERSION, PHONE_FORMATS, PLATFORMS
 from audiences.plan import Plan, make_plan
 from audiences.preview import preview_data
@@ -53,11 +53,13 @@ def main(verbose: int) -> None:
 @click.option(
     "--chunk-size",
     type=click.IntRange(min=1),
-    default=50_000,
+    default=CHUNK_ROWS,
     show_default=True,
     help="Rows per chunk (memory per worker).",
 )
-@click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per two cores; each uses two)."
+)
 def hash_command(
     platform: str,
     input_path: Path,

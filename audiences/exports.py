@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from audiences.normalize import (
     STATUSES,
     Normalized,
 )
+from audiences.threads import parallel
 
 __all__ = ["HASHED_COLUMNS", "NORMALIZATION_SPEC_VERSION", "PLAIN_COLUMNS", "TEMPLATES", "ExportResult"]
 
@@ -59,6 +61,8 @@ TEMPLATES: dict[str, tuple[tuple[str, str], ...]] = {
     "tiktok": (("EMAIL_SHA256", "email"), ("PHONE_SHA256", "phone")),
 }
 HASHED_COLUMNS = {p: tuple(col for col, key in TEMPLATES[p] if key in HASHED_KEYS[p]) for p in PLATFORMS}
+# Keys by cost, costliest first, so that the threads share the work out evenly.
+_HEAVY = {"email": 0, "phone": 1, "birth_date": 2}
 _SAMPLE = 4096  # rows looked at before paying for a full pass over distinct values
 PLAIN_COLUMNS = {p: tuple(col for col, key in TEMPLATES[p] if key not in HASHED_KEYS[p]) for p in PLATFORMS}
 
@@ -101,15 +105,20 @@ def export_frame(
         wanted = ", ".join(sorted({key for _, key in TEMPLATES[platform]}))
         raise ConfigError(f"no identifier column for {platform}: map at least one of {wanted}")
     keys = _Keys(df, platform, default, tiktok_phone_format)
-    parts = {col: keys.part(col, key) for col, key in columns}
     hashed = HASHED_COLUMNS[platform]
-    frame = pd.DataFrame(
-        {
-            col: part.expand(sha256_column(part.uniq.values) if col in hashed else part.uniq.values, df.index)
-            for col, part in parts.items()
-        },
-        index=df.index,
-    )
+    outputs: dict[str, list[str]] = {}  # logical key → its output columns (first name: FN and FI)
+    for col, key in sorted(columns, key=lambda pair: _HEAVY.get(pair[1], len(_HEAVY))):
+        outputs.setdefault(key, []).append(col)
+
+    def columns_of(key: str) -> dict[str, tuple[_Part, pd.Series]]:
+        parts = {col: keys.part(col, key) for col in outputs[key]}
+        return {col: (part, part.cells(col in hashed, df.index)) for col, part in parts.items()}
+
+    found: dict[str, tuple[_Part, pd.Series]] = {}
+    for done in parallel({key: partial(columns_of, key) for key in outputs}).values():
+        found.update(done)
+    parts = {col: found[col][0] for col, _ in columns}
+    frame = pd.DataFrame({col: found[col][1] for col, _ in columns}, index=df.index)
     filled = np.zeros(len(df), dtype=bool)  # a cell is blank exactly where its status is not "valid"
     for part in parts.values():
         filled |= part.valid()
@@ -139,6 +148,10 @@ class _Part:
         if self.codes is None:
             return pd.Series(values.array, index=index, dtype="str")
         return pd.Series(arrow_text(values).take(self.codes), index=index, dtype="str")
+
+    def cells(self, hashed: bool, index: pd.Index) -> pd.Series:
+        """The output column, one cell per row: the values, hashed if ``hashed``."""
+        return self.expand(sha256_column(self.uniq.values) if hashed else self.uniq.values, index)
 
     def status_codes(self) -> np.ndarray:
         """Each row's status as a position in ``STATUSES``."""

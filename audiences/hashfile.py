@@ -1,7 +1,8 @@
 """``audiences hash``: a customer file in, one platform's hashed upload file out, in bounded memory.
 
-The input is read in chunks; chunks are normalized and hashed on every core (in order), and the output
-is written to a temporary file that replaces the target only when the whole file is done.
+The input is read in chunks; chunks are normalized and hashed on every core, in order (threads within a
+chunk, and worker processes on machines with more than two cores), and the output is written to a
+temporary file that replaces the target only when the whole file is done.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -27,6 +28,8 @@ from feedgen.config import SourceConfig
 from feedgen.errors import FeedgenError
 from feedgen.sources import ROW, read_chunks, source_columns
 
+#: rows per chunk: large enough that repeated values (names, places) are normalized once per chunk
+CHUNK_ROWS = 100_000
 _QUOTE_NONE = pacsv.WriteOptions(include_header=False, quoting_style="none", eol="\n")
 _QUOTE_NEEDED = pacsv.WriteOptions(include_header=False, quoting_style="needed", eol="\n")
 
@@ -57,7 +60,7 @@ class HashSummary:
 class ChunkOut:
     """One chunk, exported and already serialised (workers send bytes, not frames: far cheaper to pass)."""
 
-    csv: bytes
+    csv: pa.Buffer
     rows: int
     empty_rows: int
     columns: tuple[str, ...]
@@ -69,7 +72,7 @@ class ChunkOut:
     def of(cls, result: ExportResult) -> ChunkOut:
         """Serialise an export result."""
         return cls(
-            csv=csv_rows(result.frame) if len(result.frame) else b"",
+            csv=csv_buffer(result.frame) if len(result.frame) else pa.py_buffer(b""),
             rows=len(result.frame),
             empty_rows=int(result.empty_rows.sum()),
             columns=tuple(result.frame.columns),
@@ -100,7 +103,7 @@ def hash_file(
     options: HashOptions,
     mapping: Mapping[str, str] | None = None,
     *,
-    chunk_size: int = 50_000,
+    chunk_size: int = CHUNK_ROWS,
     jobs: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> HashSummary:
@@ -159,17 +162,20 @@ def _results(
 ) -> Iterator[ChunkOut]:
     """Export results in input order; with more than one job, chunks run in worker processes."""
     chunks = read_chunks(source, present, mapping)
-    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    workers = jobs if jobs is not None else default_jobs()
+    pool: Executor
     if workers <= 1:
-        for chunk in chunks:
-            yield _export(chunk, options)
-        return
+        # One chunk is hashed (on every core: export_frame runs its keys in threads) while this thread
+        # reads the next and writes the last.
+        pool = ThreadPoolExecutor(max_workers=1)
+    else:
+        # forkserver, not fork: this process may have run DuckDB's and Arrow's thread pools, whose locks
+        # a fork would copy mid-use (a worker then hangs)
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     pending: deque[Future[ChunkOut]] = deque()
-    # forkserver, not fork: this process may have run DuckDB's and Arrow's thread pools, whose locks a
-    # fork would copy mid-use (a worker then hangs)
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with pool:
         for chunk in chunks:
             pending.append(pool.submit(_export, chunk, options))
             if len(pending) > workers:  # bounded: at most workers + 1 chunks in flight
@@ -178,8 +184,18 @@ def _results(
             yield pending.popleft().result()
 
 
+def default_jobs() -> int:
+    """Worker processes when none are asked for: one per two cores (each hashes on two threads)."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
 def csv_rows(frame: pd.DataFrame) -> bytes:
     """Rows without quotes (hashes never need them); quoted only when a plain value needs it."""
+    return csv_buffer(frame).to_pybytes()
+
+
+def csv_buffer(frame: pd.DataFrame) -> pa.Buffer:
+    """``csv_rows`` as an Arrow buffer (written or sent as it is, without a copy into ``bytes``)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     sink = pa.BufferOutputStream()
     try:
@@ -187,4 +203,4 @@ def csv_rows(frame: pd.DataFrame) -> bytes:
     except pa.ArrowInvalid:
         sink = pa.BufferOutputStream()
         pacsv.write_csv(table, sink, _QUOTE_NEEDED)
-    return sink.getvalue().to_pybytes()
+    return sink.getvalue()

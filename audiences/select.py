@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 
 from audiences.products import matches
 from audiences.rules import Audience, Selector
-from audiences.shopdata import People, ShopData, among, distinct, parallel
+from audiences.shopdata import People, ShopData, among, distinct
+from audiences.threads import parallel
 
 NO_CONSENT = "no_consent"
 SUPPRESSED = "suppressed"

@@ -8,9 +8,7 @@ Nothing here keeps a plaintext identifier outside the people frames the exports 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property, partial
@@ -23,6 +21,7 @@ import pyarrow.compute as pc
 
 from audiences.hashing import arrow_text
 from audiences.load import HASH_COLUMNS, Tables, person_hashes, suppression_hashes
+from audiences.threads import parallel
 
 #: order statuses; anything else (pending, on hold, ...) neither qualifies nor excludes
 COMPLETED, REFUNDED, CANCELLED = "completed", "refunded", "cancelled"
@@ -156,15 +155,6 @@ def prepare(
         complaints=done.get("complaints"),
         latest_score=done.get("latest_score"),
     )
-
-
-def parallel(jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-    """Run independent jobs on every core (Arrow and numpy release the GIL); their results by name."""
-    if len(jobs) <= 1:
-        return {name: job() for name, job in jobs.items()}
-    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
-        futures = {name: pool.submit(job) for name, job in jobs.items()}
-        return {name: future.result() for name, future in futures.items()}
 
 
 def _views(v: pd.DataFrame, prospect_ids: pa.Array, product_ids: pa.Array, as_of_ns: int) -> pd.DataFrame:
