@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,13 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Protocol
 
-import pandas as pd
-
-from feedgen import catalog, issues, publish, validate
+from feedgen import catalog, issues, pipeline, publish
 from feedgen.config import CATALOG_COLUMNS, FeedgenConfig, SourceConfig
 from feedgen.errors import ConfigError, PublishError
-from feedgen.platforms import LABELS, PLATFORMS
-from feedgen.sources import ROW, read_chunks
+from feedgen.platforms import LABELS
+from feedgen.sources import read_chunks
 from feedgen.writers import FORMATS, filename_of, platform_of, writer_class
 from feedgen.writers.base import Channel, FeedWriter
 
@@ -38,7 +37,21 @@ class _Closable(Protocol):
     def close(self) -> None: ...
 
 
+class _Folder:
+    """A temporary folder as a handle that ``run`` closes (removes) with its files."""
+
+    def __init__(self, folder: tempfile.TemporaryDirectory[str]) -> None:
+        self.folder = folder
+        self.closed = False
+
+    def close(self) -> None:
+        self.folder.cleanup()
+        self.closed = True
+
+
 _MAX_LABEL_VALUES = 1000
+#: bytes of a feed file after which its pages go to disk in the background, not all at publish time
+_SYNC_EVERY = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,8 @@ class FeedJob:
     labels: dict[str, str] = field(default_factory=dict)
     price_bands: tuple[float, ...] = (1000.0, 3000.0, 10000.0, 30000.0)
     max_shrink: float = 0.2
+    #: worker processes for cleaning, checking and serialising (None: one per core; 1: all in this one)
+    jobs: int | None = None
 
     @classmethod
     def from_config(cls, config: FeedgenConfig, out: Path | None = None) -> FeedJob:
@@ -160,7 +175,6 @@ def run(
     )
     report.formats = {fmt: FormatStats(fmt) for fmt in job.formats}
     ctx = catalog.CleanContext(currency=job.currency, as_of=as_of, price_bands=job.price_bands)
-    platforms = sorted({platform_of(fmt) for fmt in job.formats})
     staged: list[publish.Staged] = []
     handles: list[_Closable] = []
     writers: dict[str, FeedWriter] = {}
@@ -173,37 +187,51 @@ def run(
             staged.append(rejects_stage)
             rejects_file = open(fd, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in finally
             handles.append(rejects_file)
-        rejects = csv.writer(rejects_file) if rejects_file else None
-        if rejects:
-            rejects.writerow(issues.COLUMNS)
+        if rejects_file is not None:
+            csv.writer(rejects_file).writerow(issues.COLUMNS)
         if publish_files:
             for fmt in job.formats:
                 item, fd = publish.stage(job.out / filename_of(fmt))
                 staged.append(item)
-                fh = publish.DigestFile(open(fd, "wb", buffering=1 << 20))  # noqa: SIM115 - closed in finally
+                raw = open(fd, "wb", buffering=1 << 20)  # noqa: SIM115 - closed in finally
+                fh = publish.DigestFile(raw, sync_every=_SYNC_EVERY)
                 handles.append(fh)
                 digests[fmt] = fh
                 writers[fmt] = writer_class(fmt)(fh, job.channel)
-        tracker = catalog.IdTracker()
         label_values: dict[str, set[str]] = {label: set() for label in job.labels}
-        for chunk in read_chunks(job.source, CATALOG_COLUMNS, job.columns):
-            clean, found = catalog.clean(chunk, ctx)
-            clean["_duplicate"] = tracker.duplicates(clean["id"])
-            chunk_issues = [found]
-            for platform in platforms:
-                checked = validate.check(clean, PLATFORMS[platform], job.country, job.labels)
-                chunk_issues.append(checked)
-                _write_platform(clean, checked, found, platform, job, report, writers)
-            for label, column in job.labels.items():
+        spill_dir: str | None = None
+        if writers:  # each chunk's feed rows wait in files beside the feeds, not in memory, until their turn
+            folder = tempfile.TemporaryDirectory(prefix=".chunks-", dir=job.out)
+            handles.append(_Folder(folder))
+            spill_dir = folder.name
+        plan = pipeline.ChunkPlan(
+            ctx=ctx,
+            formats=job.formats,
+            country=job.country,
+            labels=job.labels,
+            encode=bool(writers),
+            rejects=rejects_file is not None,
+            spill=spill_dir,
+        )
+        chunks = read_chunks(job.source, CATALOG_COLUMNS, job.columns)
+        for result in pipeline.results(chunks, plan, job.jobs):
+            for fmt, stats in report.formats.items():
+                counts = result.platforms[platform_of(fmt)]
+                stats.rows_read += result.rows
+                stats.written += counts.written
+                stats.rejected_by_reason.update(counts.rejected_by_reason)
+                stats.warnings_by_reason.update(counts.warnings_by_reason)
+                if fmt in writers:
+                    writers[fmt].write_encoded(*result.encoded[fmt])
+            for label, values in result.label_values.items():
                 if len(label_values[label]) <= _MAX_LABEL_VALUES:
-                    label_values[label].update(clean[column].unique())
-            merged = issues.concat(chunk_issues)
-            report.issues += len(merged)
-            if rejects:
-                rejects.writerows(merged.itertuples(index=False, name=None))
-            report.rows_read += len(chunk)
+                    label_values[label].update(values)
+            report.issues += result.issues
+            if rejects_file is not None:
+                rejects_file.write(result.rejects_text)
+            report.rows_read += result.rows
             if progress:
-                progress(len(chunk))
+                progress(result.rows)
         for writer in writers.values():
             writer.close()
         for handle in handles:
@@ -233,36 +261,6 @@ def run(
                 handle.close()
         for item in staged:
             item.discard()
-
-
-def _write_platform(
-    clean: pd.DataFrame,
-    checked: pd.DataFrame,
-    found: pd.DataFrame,
-    platform: str,
-    job: FeedJob,
-    report: FeedReport,
-    writers: dict[str, FeedWriter],
-) -> None:
-    errors = checked[checked["severity"] == issues.ERROR]
-    first = errors.drop_duplicates("row")
-    reasons = Counter(first["field"] + ":" + first["reason"])
-    warned = pd.concat([checked[checked["severity"] == issues.WARNING], found])
-    warnings = Counter(warned["field"] + ":" + warned["reason"])
-    keep = ~clean[ROW].isin(errors["row"])
-    rows = validate.frame(
-        clean.loc[keep, validate.needed_columns(job.labels)], PLATFORMS[platform], job.labels
-    )
-    for fmt in job.formats:
-        if platform_of(fmt) != platform:
-            continue
-        stats = report.formats[fmt]
-        stats.rows_read += len(clean)
-        stats.written += int(keep.sum())
-        stats.rejected_by_reason.update(reasons)
-        stats.warnings_by_reason.update(warnings)
-        if fmt in writers and len(rows):
-            writers[fmt].write(rows)
 
 
 def _finish(job: FeedJob, report: FeedReport, staged: list[publish.Staged], force: bool) -> None:

@@ -135,7 +135,7 @@ def clean(chunk: pd.DataFrame, ctx: CleanContext) -> tuple[pd.DataFrame, pd.Data
     out = {name: chunk[name] for name in chunk.columns}  # built column by column: no copy of the chunk
     found: list[pd.DataFrame] = []
 
-    out["id"] = _apply(out["id"], lambda a: pc.utf8_trim_whitespace(text.strip_controls(a)))
+    out["id"] = clean_ids(out["id"])
     rows = pd.DataFrame({k: out[k] for k in (ROW, "id") if k in out}, index=index)  # for issues
     for name in _SINGLE_LINE:
         out[name] = _by_value(out[name], lambda s: _apply(s, text.clean_text))
@@ -175,6 +175,11 @@ def clean(chunk: pd.DataFrame, ctx: CleanContext) -> tuple[pd.DataFrame, pd.Data
         "price_band": price_band(price["value"], ctx.price_bands),
     }
     return pd.DataFrame(out, index=index, copy=False), issues.concat(found)
+
+
+def clean_ids(ids: pd.Series) -> pd.Series:
+    """Ids as cleaning leaves them: XML-forbidden characters gone, outer whitespace trimmed."""
+    return _apply(ids, lambda a: pc.utf8_trim_whitespace(text.strip_controls(a)))
 
 
 def price_band(values: pd.Series, bands: tuple[float, ...]) -> pd.Series:

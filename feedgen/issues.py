@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from feedgen.sources import ROW
 
@@ -55,3 +60,88 @@ def concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     out = pd.concat(parts, ignore_index=True)
     out["row"] = out["row"].astype("int64")
     return out.sort_values("row", kind="stable", ignore_index=True)
+
+
+@dataclass
+class Collector:
+    """Issues of one frame, kept as row positions while rules run and made one frame at the end.
+
+    ``frame()`` equals ``concat`` of one ``collect`` per ``add``, without building a frame per rule.
+    """
+
+    source: pd.DataFrame
+    platform: str
+    _parts: list[tuple[np.ndarray, str, str, str, pd.Series | str]] = field(default_factory=list)
+
+    def add(
+        self, mask: np.ndarray, field: str, reason: str, severity: str = ERROR, detail: pd.Series | str = ""
+    ) -> None:
+        """Record an issue for each row of ``source`` where the boolean array ``mask`` holds."""
+        at = np.flatnonzero(mask)
+        if len(at):
+            self._parts.append((at, field, reason, severity, detail))
+
+    def frame(self) -> pd.DataFrame:
+        """Every issue recorded, in row order (a row's issues in the order they were added)."""
+        if not self._parts:
+            return empty()
+        at = np.concatenate([part[0] for part in self._parts])
+        sizes = [len(part[0]) for part in self._parts]
+        order = np.argsort(self.source[ROW].to_numpy()[at], kind="stable")
+        at = at[order]
+
+        def repeated(values: list[str]) -> pd.Series:
+            return pd.Series(np.repeat(np.array(values, dtype=object), sizes)[order], dtype="str")
+
+        details = [
+            part[4].to_numpy(dtype=object)[part[0]]
+            if isinstance(part[4], pd.Series)
+            else np.full(len(part[0]), part[4], dtype=object)
+            for part in self._parts
+        ]
+        return pd.DataFrame(
+            {
+                "row": self.source[ROW].to_numpy()[at].astype("int64"),
+                "id": pd.Series(self.source["id"].array.take(at)).astype("str"),
+                "platform": pd.Series(np.full(len(at), self.platform, dtype=object), dtype="str"),
+                "field": repeated([part[1] for part in self._parts]),
+                "severity": repeated([part[3] for part in self._parts]),
+                "reason": repeated([part[2] for part in self._parts]),
+                "detail": pd.Series(np.concatenate(details)[order], dtype="str"),
+            }
+        )
+
+
+_TEXT = pa.large_string()
+#: what makes ``csv.writer`` (excel dialect, QUOTE_MINIMAL) quote a field: delimiter, quote, line break
+_NEEDS_QUOTES = '[,"\r\n]'
+
+
+def csv_text(found: pd.DataFrame) -> str:
+    """Issue rows as CSV text, exactly as ``csv.writer(...).writerows`` writes them (CRLF ends)."""
+    if not len(found):
+        return ""
+    fields = [_csv_field(_arrow_text(found[name])) for name in COLUMNS]
+    rows = pc.binary_join_element_wise(*fields, pa.scalar(",", _TEXT))
+    lines = pc.binary_join_element_wise(rows, pa.scalar("\r\n", _TEXT), pa.scalar("", _TEXT))
+    whole = pc.binary_join(pa.LargeListArray.from_arrays([0, len(lines)], lines), pa.scalar("", _TEXT))
+    return str(whole[0].as_py())
+
+
+def _arrow_text(values: pd.Series) -> pa.Array:
+    """A column as one Arrow string array (numbers written as ``str`` writes them)."""
+    if values.dtype.kind in "iu":
+        return pc.cast(pa.array(values.to_numpy()), _TEXT)
+    return pa.array(values.to_numpy(dtype=object), type=_TEXT)
+
+
+def _csv_field(values: pa.Array) -> pa.Array:
+    """Values quoted (inner quotes doubled) where the CSV needs it, left bare elsewhere."""
+    needs = pc.match_substring_regex(values, _NEEDS_QUOTES)
+    if not pc.any(needs).as_py():
+        return values
+    quote = pa.scalar('"', _TEXT)
+    quoted = pc.binary_join_element_wise(
+        quote, pc.replace_substring(values, '"', '""'), quote, pa.scalar("", _TEXT)
+    )
+    return pc.if_else(needs, quoted, values)

@@ -7,11 +7,13 @@ renamed over the old one only after every guard passed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -60,18 +62,38 @@ def publish(staged: list[Staged], mode: int = 0o644) -> None:
 
 
 class DigestFile:
-    """A binary file that counts and SHA-256-hashes what is written through it (no second read)."""
+    """A binary file that counts and SHA-256-hashes what is written through it (no second read).
 
-    def __init__(self, raw: BinaryIO) -> None:
+    With ``sync_every`` (bytes), what was written so far is also handed to the disk in a background
+    thread every that many bytes, so that the ``fsync`` before publishing has only the tail left.
+    """
+
+    def __init__(self, raw: BinaryIO, sync_every: int = 0) -> None:
         self.raw = raw
         self.size = 0
         self._digest = hashlib.sha256()
+        self._sync_every = sync_every
+        self._synced_at = 0
+        self._syncer: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
 
     def write(self, data: bytes | memoryview) -> int:
         """Write ``data``, hashing it on the way."""
         self._digest.update(data)
         self.size += memoryview(data).nbytes
-        return self.raw.write(data)
+        written = self.raw.write(data)
+        if self._sync_every and self.size - self._synced_at >= self._sync_every:
+            self._sync_behind()
+        return written
+
+    def _sync_behind(self) -> None:
+        """Start writing the file's dirty pages to disk, unless the previous such sync still runs."""
+        if self._pending is not None and not self._pending.done():
+            return
+        self._synced_at = self.size
+        if self._syncer is None:
+            self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-behind")
+        self._pending = self._syncer.submit(_datasync, self.raw.fileno())
 
     @property
     def closed(self) -> bool:
@@ -79,12 +101,21 @@ class DigestFile:
         return self.raw.closed
 
     def close(self) -> None:
-        """Close the underlying file."""
+        """Close the underlying file (after any background sync of it ended)."""
+        if self._syncer is not None:
+            self._syncer.shutdown(wait=True)
+            self._syncer = None
         self.raw.close()
 
     def hexdigest(self) -> str:
         """SHA-256 of everything written so far."""
         return self._digest.hexdigest()
+
+
+def _datasync(fd: int) -> None:
+    # only an early start: publish() fsyncs every file before renaming it, and reports its errors
+    with contextlib.suppress(OSError):
+        getattr(os, "fdatasync", os.fsync)(fd)  # macOS has no fdatasync
 
 
 def previous_counts(out_dir: Path) -> dict[str, int]:

@@ -36,6 +36,8 @@ _REFERENCE = r"^(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{0,31})$"
 #: the start of the text after "&" of a reference html.unescape may decode without a ";"
 _LEGACY_NAMES = "|".join(sorted(name for name in html5 if not name.endswith(";")))
 _UNTERMINATED = rf"^(?:#[0-9]|#[xX][0-9a-fA-F]|{_LEGACY_NAMES})"
+#: bytes that, right after "&", mean no reference starts there (html.unescape's names exclude them)
+_NO_REFERENCE_AFTER = np.isin(np.arange(256), list(b"\t\n\f <&;"))
 
 
 def to_arrow(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -86,7 +88,12 @@ def unescape(values: pa.Array) -> pa.Array:
 
 
 def _unescape(values: pa.Array) -> pa.Array:
-    return _on_rows(values, _rows_of(values, np.flatnonzero(_data_bytes(values) == ord("&"))), _decode)
+    data = _data_bytes(values)
+    amp = np.flatnonzero(data == ord("&"))
+    # an "&" followed by a space, "<", "&", ";" (or nothing) starts no reference: "Sakura & Co." stays
+    amp = amp[amp + 1 < len(data)]
+    amp = amp[~_NO_REFERENCE_AFTER[data[amp + 1]]]
+    return _on_rows(values, _rows_of(values, amp), _decode)
 
 
 def _decode(values: pa.Array) -> pa.Array:
@@ -128,16 +135,29 @@ def _unescape_each(values: pa.Array) -> pa.Array:
 
 def strip_tags(values: pa.Array) -> pa.Array:
     """Plain text from HTML: block tags become line breaks, other tags and comments go."""
+    return _by_chunk(_strip_tags, values)
+
+
+def _strip_tags(values: pa.Array) -> pa.Array:
     if not pc.any(pc.match_substring(values, "<")).as_py():
         return values
-    out = pc.replace_substring_regex(values, _COMMENT, "")
+    # comments are rare: find the rows with "<!--" from the (rare) "!" bytes, and run that pass there only
+    data = _data_bytes(values)
+    bang = np.flatnonzero(data == ord("!"))
+    bang = bang[(bang >= 1) & (bang + 2 < len(data))]
+    bang = bang[(data[bang - 1] == ord("<")) & (data[bang + 1] == ord("-")) & (data[bang + 2] == ord("-"))]
+    out = _on_rows(
+        values, _rows_of(values, bang), lambda some: pc.replace_substring_regex(some, _COMMENT, "")
+    )
     out = pc.replace_substring_regex(out, _BLOCK_TAG, "\n")
     return pc.replace_substring_regex(out, _ANY_TAG, "")
 
 
 def collapse_spaces(values: pa.Array, keep_lines: bool) -> pa.Array:
     """Collapse runs of whitespace; with ``keep_lines`` keep at most one blank line between paragraphs."""
-    # the patterns match only where replacing changes something (a lone " " stays as it is)
+    # the patterns match only where replacing changes something (a lone " " stays as it is). They
+    # run on every row: finding the rows that need them by a byte scan costs more than RE2 itself,
+    # as spaces and line breaks are everywhere in descriptions.
     if keep_lines:
         out = pc.replace_substring_regex(values, _SPACES_KEEP_LINES, " ")
         # no two spaces touch now: 3+ line breaks with their spaces make one blank line, then

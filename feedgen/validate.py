@@ -6,7 +6,9 @@ Errors leave the row out of that platform's feed; warnings keep the row and are 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
+import numpy as np
 import pandas as pd
 
 from feedgen import issues
@@ -16,7 +18,7 @@ from feedgen.platforms import LABELS, Platform
 #: countries where Google requires color (and the other apparel attributes) for apparel
 _APPAREL_COLOR_COUNTRIES = frozenset({"BR", "FR", "DE", "JP", "GB", "US"})
 _TRUNCATE_MARK = "…"
-_Report = Callable[[pd.Series, str, str, str], None]
+_Report = Callable[[np.ndarray, str, str, str], None]
 _PRICE_REASONS = {"missing": "missing"}
 _PRICE_DETAIL = {
     "missing": "price is required",
@@ -27,87 +29,169 @@ _PRICE_DETAIL = {
 }
 
 
+class Facts:
+    """Masks and measures of one cleaned chunk that several platforms' rules share, each made once."""
+
+    def __init__(self, clean: pd.DataFrame) -> None:
+        """Keep the chunk; nothing is computed until a rule asks."""
+        self.clean = clean
+        self._cache: dict[tuple[str, ...], object] = {}
+
+    def _memo(self, key: tuple[str, ...], make: Callable[[], object]) -> object:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def blank(self, column: str) -> np.ndarray:
+        """True where the column is ""."""
+        return cast(np.ndarray, self._memo(("blank", column), lambda: _bools(self.clean[column] == "")))
+
+    def flag(self, column: str) -> np.ndarray:
+        """A boolean column as an array."""
+        return cast(np.ndarray, self._memo(("flag", column), lambda: _bools(self.clean[column])))
+
+    def length(self, column: str) -> pd.Series:
+        """The length in characters of each value."""
+        return cast(pd.Series, self._memo(("length", column), lambda: self.clean[column].str.len()))
+
+    def outside(self, column: str, allowed: frozenset[str]) -> np.ndarray:
+        """True where the column holds a value, and not one of ``allowed``."""
+        key = ("outside", column, *sorted(allowed))
+        return cast(
+            np.ndarray,
+            self._memo(key, lambda: ~self.blank(column) & ~_bools(self.clean[column].isin(allowed))),
+        )
+
+    def equals(self, column: str) -> dict[str, np.ndarray]:
+        """Each value of a column with few values (in order of first appearance) and where it is."""
+
+        def make() -> dict[str, np.ndarray]:
+            codes, uniques = pd.factorize(self.clean[column])
+            return {str(value): codes == code for code, value in enumerate(uniques)}
+
+        return cast(dict[str, np.ndarray], self._memo(("equals", column), make))
+
+    def apparel(self) -> np.ndarray:
+        """Rows in Google's Apparel & Accessories category (by its name or id, or the shop's category)."""
+        return cast(np.ndarray, self._memo(("apparel",), lambda: _bools(_is_apparel(self.clean))))
+
+    def clothing(self) -> np.ndarray:
+        """Rows whose Google category names clothing or shoes."""
+
+        def make() -> np.ndarray:
+            gpc = self.clean["google_product_category"]
+            return _bools(gpc.str.contains(r"Clothing|Shoes", regex=True))
+
+        return cast(np.ndarray, self._memo(("clothing",), make))
+
+    def image_count(self) -> np.ndarray:
+        """How many additional image URLs a row holds (1 for a blank one, as a comma count + 1)."""
+
+        def make() -> np.ndarray:
+            return self.clean["additional_image_link"].str.count(",").to_numpy(dtype=np.int64) + 1
+
+        return cast(np.ndarray, self._memo(("image_count",), make))
+
+
+def _bools(values: pd.Series) -> np.ndarray:
+    return values.to_numpy(dtype=bool)
+
+
 def check(
-    clean: pd.DataFrame, platform: Platform, country: str, labels: dict[str, str] | None = None
+    clean: pd.DataFrame,
+    platform: Platform,
+    country: str,
+    labels: dict[str, str] | None = None,
+    facts: Facts | None = None,
 ) -> pd.DataFrame:
-    """Every error and warning of ``platform`` for the rows of a cleaned chunk."""
+    """Every error and warning of ``platform`` for the rows of a cleaned chunk.
+
+    ``facts`` of this chunk, when given, are shared with the other platforms' checks.
+    """
+    facts = facts if facts is not None else Facts(clean)
     name = platform.name
-    found: list[pd.DataFrame] = []
+    found = issues.Collector(clean, name)
 
-    def err(mask: pd.Series, field: str, reason: str, detail: pd.Series | str = "") -> None:
-        found.append(issues.collect(clean, mask, name, field, reason, ERROR, detail))
+    def err(mask: np.ndarray, field: str, reason: str, detail: pd.Series | str = "") -> None:
+        found.add(mask, field, reason, ERROR, detail)
 
-    def warn(mask: pd.Series, field: str, reason: str, detail: pd.Series | str = "") -> None:
-        found.append(issues.collect(clean, mask, name, field, reason, WARNING, detail))
+    def warn(mask: np.ndarray, field: str, reason: str, detail: pd.Series | str = "") -> None:
+        found.add(mask, field, reason, WARNING, detail)
 
     for field in platform.required:
         if field in {"price", "availability"}:
             continue  # their own reasons below
-        err(clean[field] == "", field, "missing", f"{field} is required by {name}")
+        err(facts.blank(field), field, "missing", f"{field} is required by {name}")
     for field, limit in platform.max_length.items():
         if field == "description":
             continue  # truncated with a warning in ``frame``
         column = (labels or {}).get(field, "") if field in LABELS else field
         if not column:
             continue
-        length = clean[column].str.len()
-        err(length > limit, field, "too_long", length.astype("str") + f" characters, limit {limit}")
-    for reason in clean["_price_error"].unique():
+        length = facts.length(column)
+        over = _bools(length > limit)
+        if over.any():
+            err(over, field, "too_long", length.astype("str") + f" characters, limit {limit}")
+    for reason, where in facts.equals("_price_error").items():
         if reason:
             err(
-                clean["_price_error"] == reason,
+                where,
                 "price",
                 _PRICE_REASONS.get(reason, "invalid_price"),
                 _PRICE_DETAIL.get(reason, reason),
             )
-    missing_avail = clean["availability"] == ""
+    missing_avail = facts.blank("availability")
     err(missing_avail, "availability", "missing", f"availability is required by {name}")
     err(
-        ~missing_avail & (clean["_availability"] == ""),
+        ~missing_avail & facts.blank("_availability"),
         "availability",
         "invalid_value",
         "not one of: " + ", ".join(sorted(set(platform.availability.values()))),
     )
-    bad_condition = (clean["condition"] != "") & ~clean["condition"].isin(platform.conditions)
-    err(bad_condition, "condition", "invalid_value", "use new, refurbished or used")
-    err((clean["link"] != "") & ~clean["_link_ok"], "link", "invalid_url", "not an absolute http(s) URL")
     err(
-        (clean["image_link"] != "") & ~clean["_image_ok"],
+        facts.outside("condition", platform.conditions),
+        "condition",
+        "invalid_value",
+        "use new, refurbished or used",
+    )
+    err(~facts.blank("link") & ~facts.flag("_link_ok"), "link", "invalid_url", "not an absolute http(s) URL")
+    err(
+        ~facts.blank("image_link") & ~facts.flag("_image_ok"),
         "image_link",
         "invalid_url",
         "not an absolute http(s) URL",
     )
-    err(clean["_duplicate"], "id", "duplicate_id", "an earlier row has this id")
+    err(facts.flag("_duplicate"), "id", "duplicate_id", "an earlier row has this id")
 
-    bad_gtin = ~clean["_gtin_ok"]
+    bad_gtin = ~facts.flag("_gtin_ok")
     if name == "google":
         err(bad_gtin, "gtin", "invalid_gtin", "wrong length or check digit")
-        _google_apparel(clean, country, err)
-        no_ids = (clean["brand"] == "") & (clean["gtin"] == "")
+        _google_apparel(facts, country, err)
+        no_ids = facts.blank("brand") & facts.blank("gtin")
         warn(no_ids, "brand", "brand_recommended", "Google needs a brand for most products")
     else:
         warn(bad_gtin, "gtin", "invalid_gtin", "wrong length or check digit; gtin left out")
         if name == "meta":
-            no_brand = (clean["brand"] == "") & ((clean["gtin"] == "") | bad_gtin) & (clean["mpn"] == "")
+            no_brand = facts.blank("brand") & (facts.blank("gtin") | bad_gtin) & facts.blank("mpn")
             err(no_brand, "brand", "missing", "meta needs a brand, or a gtin or mpn")
 
     for field, allowed in (("gender", platform.genders), ("age_group", platform.age_groups)):
-        bad = (clean[field] != "") & ~clean[field].isin(allowed)
+        bad = facts.outside(field, allowed)
         if name == "google":
-            bad &= ~_is_apparel(clean)  # apparel: an error raised in _google_apparel
+            bad = bad & ~facts.apparel()  # apparel: an error raised in _google_apparel
         warn(bad, field, "invalid_value", f"not one of: {', '.join(sorted(allowed))}; left out")
 
     limit = platform.max_length.get("description", 0)
     if limit:
-        warn(clean["description"].str.len() > limit, "description", "truncated", f"cut to {limit} characters")
-    count = clean["additional_image_link"].str.count(",") + 1
+        long = _bools(facts.length("description") > limit)
+        warn(long, "description", "truncated", f"cut to {limit} characters")
     warn(
-        (clean["additional_image_link"] != "") & (count > platform.max_additional_images),
+        ~facts.blank("additional_image_link") & (facts.image_count() > platform.max_additional_images),
         "additional_image_link",
         "too_many",
         f"kept the first {platform.max_additional_images}",
     )
-    return issues.concat(found)
+    return found.frame()
 
 
 #: the cleaned columns ``frame`` reads (label columns come on top)
@@ -126,63 +210,64 @@ def needed_columns(labels: dict[str, str]) -> list[str]:
 
 def frame(clean: pd.DataFrame, platform: Platform, labels: dict[str, str]) -> pd.DataFrame:
     """The platform's output columns for the rows of ``clean`` (which already passed ``check``)."""
-    out = pd.DataFrame(index=clean.index)
-    source = {
-        "id": clean["id"],
-        "sku_id": clean["id"],
-        "title": clean["title"],
-        "description": _truncate(clean["description"], platform.max_length.get("description")),
-        "availability": clean["_availability"].map(platform.availability).fillna("").astype("str"),
-        "condition": clean["condition"],
-        "price": clean["price"],
-        "sale_price": clean["sale_price"],
-        "sale_price_effective_date": clean["sale_price_effective_date"],
-        "link": clean["link"],
-        "image_link": clean["image_link"],
-        "brand": clean["brand"],
-        "google_product_category": clean["google_product_category"],
-        "product_type": clean["category"],
-        "item_group_id": clean["item_group_id"],
-        "gtin": clean["gtin"].where(clean["_gtin_ok"], ""),
-        "mpn": clean["mpn"],
-        "color": clean["color"],
-        "size": clean["size"],
-        "gender": clean["gender"].where(clean["gender"].isin(platform.genders), ""),
-        "age_group": clean["age_group"].where(clean["age_group"].isin(platform.age_groups), ""),
-        "additional_image_link": _first_urls(clean["additional_image_link"], platform.max_additional_images),
-        "identifier_exists": pd.Series("", index=clean.index, dtype="str").where(
+    blank = pd.Series("", index=clean.index, dtype="str")
+    derived: dict[str, Callable[[], pd.Series]] = {
+        "sku_id": lambda: clean["id"],
+        "description": lambda: _truncate(clean["description"], platform.max_length.get("description")),
+        "availability": lambda: _map_values(clean["_availability"], platform.availability),
+        "product_type": lambda: clean["category"],
+        "gtin": lambda: clean["gtin"].where(clean["_gtin_ok"], ""),
+        "gender": lambda: clean["gender"].where(clean["gender"].isin(platform.genders), ""),
+        "age_group": lambda: clean["age_group"].where(clean["age_group"].isin(platform.age_groups), ""),
+        "additional_image_link": lambda: _first_urls(
+            clean["additional_image_link"], platform.max_additional_images
+        ),
+        "identifier_exists": lambda: blank.where(
             (clean["gtin"] != "") | ((clean["brand"] != "") & (clean["mpn"] != "")), "no"
         ),
     }
     for label in LABELS:
-        column = labels.get(label)
-        source[label] = clean[column] if column else pd.Series("", index=clean.index, dtype="str")
-    for field in platform.fields:
-        out[field] = source[field].astype("str")
-    return out
+        derived[label] = _label_column(clean, labels.get(label), blank)
+    # built only for the platform's fields, and made a frame in one step (not column by column)
+    columns = {
+        field: (derived[field]() if field in derived else clean[field]).astype("str")
+        for field in platform.fields
+    }
+    return pd.DataFrame(columns, index=clean.index, copy=False)
 
 
-def _google_apparel(clean: pd.DataFrame, country: str, err: _Report) -> None:
+def _label_column(clean: pd.DataFrame, column: str | None, blank: pd.Series) -> Callable[[], pd.Series]:
+    return lambda: clean[column] if column else blank
+
+
+def _map_values(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
+    """``mapping`` applied once per distinct value; "" for a value it lacks."""
+    codes, uniques = pd.factorize(values)
+    mapped = pd.array([mapping.get(str(value), "") for value in uniques] + [""], dtype="str")
+    return pd.Series(mapped.take(codes), index=values.index)
+
+
+def _google_apparel(facts: Facts, country: str, err: _Report) -> None:
     """Google's apparel rules: age_group, gender (and color in some countries) required, size for clothing."""
-    apparel = _is_apparel(clean)
+    apparel = facts.apparel()
     if not apparel.any():
         return
     required = ["age_group", "gender"] + (["color"] if country in _APPAREL_COLOR_COUNTRIES else [])
     for field in required:
-        err(apparel & (clean[field] == ""), field, "missing", f"Google requires {field} for apparel")
+        err(apparel & facts.blank(field), field, "missing", f"Google requires {field} for apparel")
     for field in ("age_group", "gender"):
         allowed = {
-            "age_group": {"newborn", "infant", "toddler", "kids", "adult"},
-            "gender": {"male", "female", "unisex"},
+            "age_group": frozenset({"newborn", "infant", "toddler", "kids", "adult"}),
+            "gender": frozenset({"male", "female", "unisex"}),
         }[field]
         err(
-            apparel & (clean[field] != "") & ~clean[field].isin(allowed),
+            apparel & facts.outside(field, allowed),
             field,
             "invalid_value",
             f"not one of: {', '.join(sorted(allowed))}",
         )
-    sized = apparel & clean["google_product_category"].str.contains(r"Clothing|Shoes", regex=True)
-    err(sized & (clean["size"] == ""), "size", "missing", "Google requires size for clothing and shoes")
+    sized = apparel & facts.clothing()
+    err(sized & facts.blank("size"), "size", "missing", "Google requires size for clothing and shoes")
 
 
 def _is_apparel(clean: pd.DataFrame) -> pd.Series:

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from feedgen.writers.base import FeedWriter, present_bytes, scalar, value_buffers
+from feedgen.writers.base import FeedWriter, Pieces, present_bytes, scalar, value_buffers
 
 #: Arrow quotes every string under "needed" (so inner quotes are doubled and commas, CR and LF are safe);
 #: the header holds only plain field names and stays bare.
@@ -19,10 +19,11 @@ class CsvWriter(FeedWriter):
     def _header(self) -> bytes:
         return (",".join(self.fields) + "\n").encode()
 
-    def _write_table(self, table: pa.Table) -> None:
+    @classmethod
+    def _encode_table(cls, table: pa.Table) -> Pieces:
         sink = pa.BufferOutputStream()
         pa_csv.write_csv(table, sink, _CSV_OPTIONS)
-        self.fh.write(memoryview(sink.getvalue()))
+        return [sink.getvalue()]
 
 
 class TsvWriter(FeedWriter):
@@ -31,13 +32,13 @@ class TsvWriter(FeedWriter):
     def _header(self) -> bytes:
         return ("\t".join(self.fields) + "\n").encode()
 
-    def _write_table(self, table: pa.Table) -> None:
+    @classmethod
+    def _encode_table(cls, table: pa.Table) -> Pieces:
         cols = [flatten_column(col) for col in table.columns]
         # The line break goes onto the last field first, so that only that (short) column is copied twice.
         last = pc.binary_join_element_wise(cols[-1], scalar("\n"), scalar(""))
         rows = pc.binary_join_element_wise(*cols[:-1], last, scalar("\t"))
-        for buf in value_buffers(rows):
-            self.fh.write(memoryview(buf))
+        return value_buffers(rows)
 
 
 def flatten_column(col: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from feedgen.errors import PublishError
-from feedgen.writers.base import STR, FeedWriter, present_bytes, scalar, value_buffers
+from feedgen.writers.base import STR, FeedWriter, Pieces, present_bytes, scalar, value_buffers
 
 G_NS: Final = "http://base.google.com/ns/1.0"
 #: Meta and Google both refuse a feed with a line longer than this; each item is one line
@@ -73,17 +73,18 @@ class RssWriter(FeedWriter):
     def _footer(self) -> bytes:
         return b"</channel></rss>\n"
 
-    def _write_table(self, table: pa.Table) -> None:
+    @classmethod
+    def _encode_table(cls, table: pa.Table) -> Pieces:
         pieces: list[pa.ChunkedArray | pa.Scalar] = [scalar("<item>")]
-        for name in self.fields:
+        for name in table.column_names:
             pieces += element_pieces(table.column(name), name)
         pieces.append(scalar("</item>\n"))
         items = pc.binary_join_element_wise(*pieces, scalar(""), null_handling="skip")
-        self._check_lines(items, table)
-        for buf in value_buffers(items):
-            self.fh.write(memoryview(buf))
+        cls._check_lines(items, table)
+        return value_buffers(items)
 
-    def _check_lines(self, items: pa.ChunkedArray, table: pa.Table) -> None:
+    @classmethod
+    def _check_lines(cls, items: pa.ChunkedArray, table: pa.Table) -> None:
         """Refuse an item longer than the platforms' line limit rather than publish a feed they reject."""
         lengths = pc.binary_length(items)
         longest = pc.max(lengths).as_py()
@@ -91,6 +92,6 @@ class RssWriter(FeedWriter):
             row = pc.index(lengths, longest).as_py()
             key = table.column(0)[row].as_py()
             raise PublishError(
-                f"{self.format}: item {self.fields[0]}={key!r} is {longest:,} bytes, over the "
+                f"{cls.format}: item {table.column_names[0]}={key!r} is {longest:,} bytes, over the "
                 f"{MAX_LINE_BYTES:,}-byte line limit; shorten its description or other long fields"
             )

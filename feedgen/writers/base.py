@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +20,8 @@ if TYPE_CHECKING:
 
 #: every column travels as large_string so that a big chunk never overflows 32-bit offsets
 STR = pa.large_string()
+#: a chunk's serialised rows: byte pieces to write one after the other (Arrow buffers, no copy)
+Pieces: TypeAlias = "list[pa.Buffer | bytes]"
 
 
 class Sink(Protocol):
@@ -53,10 +58,21 @@ class FeedWriter(ABC):
         """Append the rows of one chunk; its columns must be the platform's fields, in order."""
         if self._closed:
             raise ValueError(f"{self.format} writer is closed; open a new one to write more rows")
-        table = self._table(df)
-        if table.num_rows:
-            self._write_table(table)
-            self.rows += table.num_rows
+        self.write_encoded(*self.encode(df))
+
+    @classmethod
+    def encode(cls, df: pd.DataFrame) -> tuple[Pieces, int]:
+        """The bytes of one chunk's rows and their count, without a file (so a worker process can do it)."""
+        table = cls._table(df)
+        return (cls._encode_table(table) if table.num_rows else []), table.num_rows
+
+    def write_encoded(self, pieces: Iterable[pa.Buffer | bytes | memoryview] | Spilled, rows: int) -> None:
+        """Append rows already serialised by ``encode`` (of this format), in order, from memory or a file."""
+        if self._closed:
+            raise ValueError(f"{self.format} writer is closed; open a new one to write more rows")
+        for piece in pieces.blocks() if isinstance(pieces, Spilled) else pieces:
+            self.fh.write(memoryview(piece))
+        self.rows += rows
 
     def close(self) -> None:
         """Write the footer (once); the file itself stays open for the caller to close."""
@@ -84,22 +100,25 @@ class FeedWriter(ABC):
         """Bytes written after the last row."""
         return b""
 
+    @classmethod
     @abstractmethod
-    def _write_table(self, table: pa.Table) -> None:
-        """Serialise one non-empty chunk of checked string columns to ``self.fh``."""
+    def _encode_table(cls, table: pa.Table) -> Pieces:
+        """Serialise one non-empty chunk of checked string columns."""
 
-    def _table(self, df: pd.DataFrame) -> pa.Table:
+    @classmethod
+    def _table(cls, df: pd.DataFrame) -> pa.Table:
         """Check a chunk against the writer contract and turn it into an Arrow table of large strings."""
+        fields = PLATFORMS[cls.platform].fields
         columns = tuple(str(c) for c in df.columns)
-        if columns != self.fields:
-            missing = [f for f in self.fields if f not in columns]
-            extra = [c for c in columns if c not in self.fields]
+        if columns != fields:
+            missing = [f for f in fields if f not in columns]
+            extra = [c for c in columns if c not in fields]
             raise ValueError(
-                f"{self.format} writer needs exactly the {self.platform} fields in order; "
+                f"{cls.format} writer needs exactly the {cls.platform} fields in order; "
                 f"missing {missing}, unexpected {extra}"
             )
         arrays = []
-        for name in self.fields:
+        for name in fields:
             arr = pa.array(df[name], from_pandas=True)
             is_text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
             if not is_text and not (pa.types.is_null(arr.type) and len(arr) == 0):
@@ -107,7 +126,35 @@ class FeedWriter(ABC):
             if arr.null_count:
                 raise ValueError(f"column {name!r} holds {arr.null_count} missing values; use '' for empty")
             arrays.append(arr.cast(STR))
-        return pa.Table.from_arrays(arrays, names=list(self.fields))
+        return pa.Table.from_arrays(arrays, names=list(fields))
+
+
+@dataclass(frozen=True)
+class Spilled:
+    """One format's serialised rows of one chunk, in a file of their own until the caller copies them."""
+
+    path: str
+    size: int
+
+    def blocks(self, size: int = 1 << 22) -> Iterator[memoryview]:
+        """The bytes, a block at a time (the same buffer each time: use each block before the next);
+        the file is removed once read."""
+        buffer = bytearray(size)
+        try:
+            with open(self.path, "rb", buffering=0) as fh:
+                while n := fh.readinto(buffer):
+                    yield memoryview(buffer)[:n]
+        finally:
+            os.unlink(self.path)
+
+
+def spill(pieces: Pieces, folder: str) -> Spilled:
+    """Write serialised rows to a new file in ``folder``."""
+    fd, path = tempfile.mkstemp(prefix=".chunk-", suffix=".part", dir=folder)
+    with open(fd, "wb", buffering=0) as fh:
+        for piece in pieces:
+            fh.write(memoryview(piece))
+    return Spilled(path, sum(memoryview(piece).nbytes for piece in pieces))
 
 
 def value_buffers(values: pa.Array | pa.ChunkedArray) -> list[pa.Buffer]:

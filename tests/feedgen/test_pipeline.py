@@ -1,0 +1,172 @@
+"""The chunk pipeline: worker processes give the very files one process gives, in input order."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from feedgen import build, catalog, issues, pipeline, validate
+from feedgen.config import CATALOG_COLUMNS, SourceConfig
+from feedgen.platforms import PLATFORMS
+from feedgen.writers import FORMATS, filename_of
+from feedgen.writers.base import Channel
+from tests.feedgen.helpers import chunk
+
+AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
+LABELS = {"custom_label_0": "line", "custom_label_1": "tier", "custom_label_2": "price_band"}
+DESCRIPTIONS = [
+    "<p>Tom &amp; Jerry &#8211; <b>bold</b></p><!-- hidden --><br/>end",
+    "a < b &and; c > d<!-- two\nlines -->&copy 2024  &nbsp; x\u3000y",
+    "Sakura & Co. <p>first</p>\n\n\n\n<p>second</p> \t tab\r\nbreak",
+    "<a <br> b> &&#110;ot; &amp;lt; <P CLASS='x'>caps</P>",
+    "plain text, no markup",
+    "<!",
+    "-- not a comment --> &#0; bell\x07 c1\x85 \ufffe",
+    "",
+]
+TITLES = ["Tea, 12 pack", 'The "Best" Tea', "Caf\u0065\u0301 &amp; more", "  spaced\tout  ", "x" * 160]
+
+
+def messy_catalog(path: Path, rows: int, seed: int = 7) -> Path:
+    """A catalog whose rows mix the cleaning and checking edge cases, with duplicates across chunks."""
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CATALOG_COLUMNS)
+        for i in range(rows):
+            row = {
+                "id": f"SKU-{rng.randrange(rows)}" if rng.random() < 0.1 else f"SKU-{i}",
+                "title": rng.choice(TITLES) if rng.random() < 0.9 else "",
+                "description": rng.choice(DESCRIPTIONS) + f" #{i}",
+                "price": rng.choice(["980", "1,180", "0", "abc", "", "15.00 USD"]),
+                "currency": rng.choice(["JPY", "jpy", ""]),
+                "sale_price": rng.choice(["", "", "500", "2000"]),
+                "sale_price_effective_date": rng.choice(["", "2024-01-01/2099-12-31", "soon"]),
+                "availability": rng.choice(["in stock", "Out of Stock", "preorder", "", "maybe"]),
+                "condition": rng.choice(["new", "New", "used", "broken"]),
+                "brand": rng.choice(["Demo", "", "Sakura & Co."]),
+                "gtin": rng.choice(["4901234567894", "4901234567890", "", "4901 2345 6789 4"]),
+                "mpn": rng.choice(["", "M-1"]),
+                "link": rng.choice(["https://shop.example/p/1", "/p/1", ""]),
+                "image_link": "https://cdn.shop.example/1.jpg",
+                "additional_image_link": ",".join(
+                    f"https://cdn.shop.example/{k}.jpg" for k in range(rng.randrange(25))
+                ),
+                "category": rng.choice(["Apparel > Tops", "Health > Drinks"]),
+                "google_product_category": rng.choice(["Apparel & Accessories > Clothing", "499", "166"]),
+                "color": rng.choice(["", "navy"]),
+                "size": rng.choice(["", "M"]),
+                "gender": rng.choice(["", "female", "Women", "x"]),
+                "age_group": rng.choice(["", "adult", "teen"]),
+                "line": rng.choice(["tea", "camera", "l" * 101]),
+                "tier": rng.choice(["1", "2.0", ""]),
+            }
+            writer.writerow([row.get(column, "") for column in CATALOG_COLUMNS])
+    return path
+
+
+def job(catalog_path: Path, out: Path, chunk_size: int, jobs: int | None) -> build.FeedJob:
+    return build.FeedJob(
+        source=SourceConfig(path=catalog_path, chunk_size=chunk_size),
+        out=out,
+        formats=tuple(FORMATS),
+        currency="JPY",
+        country="JP",
+        channel=Channel("Demo Shop", "https://demo-shop.example/", "Demo Shop catalog"),
+        labels=LABELS,
+        price_bands=(1000.0, 5000.0),
+        jobs=jobs,
+    )
+
+
+def outputs(folder: Path) -> dict[str, bytes]:
+    return {name: (folder / name).read_bytes() for name in [*map(filename_of, FORMATS), build.REJECTS_NAME]}
+
+
+def counts(folder: Path) -> dict[str, object]:
+    report = json.loads((folder / "feed_report.json").read_text())
+    return {
+        key: report[key] for key in ("rows_read", "issues_in_rejects_csv", "distinct_label_values", "formats")
+    }
+
+
+def test_worker_processes_write_the_files_one_process_writes(tmp_path: Path) -> None:
+    source = messy_catalog(tmp_path / "messy.csv", 400)
+    build.run(job(source, tmp_path / "serial", 400, jobs=1), as_of=AS_OF, force=True)
+    build.run(job(source, tmp_path / "parallel", 37, jobs=2), as_of=AS_OF, force=True)
+    assert outputs(tmp_path / "parallel") == outputs(tmp_path / "serial")
+    leftovers = [p.name for p in (tmp_path / "parallel").iterdir() if p.name.startswith(".")]
+    assert leftovers == []  # the chunk files and their folder are gone
+    assert counts(tmp_path / "parallel") == counts(tmp_path / "serial")
+    assert json.loads((tmp_path / "serial" / "feed_report.json").read_text())["issues_in_rejects_csv"] > 400
+
+
+def test_validate_mode_in_workers_counts_like_one_process(tmp_path: Path) -> None:
+    source = messy_catalog(tmp_path / "messy.csv", 120)
+    serial = build.run(job(source, tmp_path / "a", 120, jobs=1), publish_files=False, as_of=AS_OF, force=True)
+    parallel = build.run(
+        job(source, tmp_path / "b", 25, jobs=2), publish_files=False, as_of=AS_OF, force=True
+    )
+    assert {f: s.as_dict() for f, s in parallel.formats.items()} == {
+        f: s.as_dict() for f, s in serial.formats.items()
+    }
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_results_keep_input_order_and_find_duplicates_across_chunks() -> None:
+    rows = chunk(*({"id": f"SKU-{i % 7}"} for i in range(30)))
+    parts = [rows.iloc[i : i + 4].reset_index(drop=True) for i in range(0, 30, 4)]
+    plan = pipeline.ChunkPlan(
+        ctx=catalog.CleanContext(currency="JPY", as_of=AS_OF), formats=("meta-csv",), country="JP"
+    )
+    results = list(pipeline.results(parts, plan, jobs=2))
+    assert [r.rows for r in results] == [len(p) for p in parts]
+    assert sum(r.platforms["meta"].rejected_by_reason["id:duplicate_id"] for r in results) == 23
+    body = b"".join(bytes(piece) for r in results for piece in r.encoded["meta-csv"][0])
+    assert body.decode().splitlines()[0].startswith('"SKU-0",')
+
+
+def test_shared_facts_give_what_each_check_finds_alone(tmp_path: Path) -> None:
+    source = messy_catalog(tmp_path / "messy.csv", 200)
+    frame = pd.read_csv(source, dtype=str, keep_default_na=False).astype("str")
+    frame.insert(0, "_row", range(1, len(frame) + 1))
+    clean, _ = catalog.clean(frame, catalog.CleanContext(currency="JPY", as_of=AS_OF))
+    clean["_duplicate"] = catalog.IdTracker().duplicates(clean["id"])
+    facts = validate.Facts(clean)
+    for platform in PLATFORMS.values():
+        shared = validate.check(clean, platform, "JP", LABELS, facts=facts)
+        alone = validate.check(clean, platform, "JP", LABELS)
+        pd.testing.assert_frame_equal(shared, alone)
+        assert len(alone)
+
+
+def test_collector_equals_one_collect_per_rule() -> None:
+    frame = pd.DataFrame({"_row": [3, 1, 2, 5], "id": ["c", "a", "b", "e"]})
+    frame = frame.astype({"id": "str"})
+    rules = [
+        (np.array([True, False, True, False]), "title", "missing", issues.ERROR, "title is required"),
+        (np.array([False, False, False, False]), "link", "invalid_url", issues.ERROR, ""),
+        (np.array([True, True, False, True]), "gtin", "bad", issues.WARNING, pd.Series(["w", "x", "y", "z"])),
+    ]
+    collector = issues.Collector(frame, "meta")
+    for mask, field, reason, severity, detail in rules:
+        collector.add(mask, field, reason, severity, detail)
+    expected = issues.concat(
+        [issues.collect(frame, pd.Series(m), "meta", f, r, s, d) for m, f, r, s, d in rules]
+    )
+    pd.testing.assert_frame_equal(collector.frame(), expected, check_dtype=False)
+    assert list(collector.frame()["row"]) == [1, 2, 3, 3, 5]
+    assert issues.Collector(frame, "meta").frame().empty
+
+
+def test_serial_run_matches_jobs_default_on_one_chunk(tmp_path: Path) -> None:
+    source = messy_catalog(tmp_path / "messy.csv", 50)
+    build.run(job(source, tmp_path / "a", 1000, jobs=None), as_of=AS_OF, force=True)
+    build.run(job(source, tmp_path / "b", 1000, jobs=1), as_of=AS_OF, force=True)
+    assert outputs(tmp_path / "a") == outputs(tmp_path / "b")

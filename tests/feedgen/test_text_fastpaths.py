@@ -1,0 +1,73 @@
+"""The steps that first pick the rows they may change must give what the plain kernels give on every row."""
+
+from __future__ import annotations
+
+import html
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feedgen import text
+
+#: "&" before each byte that starts no reference, and before ones that may; "<!--" split over rows
+_PIECES = ["&", "& ", "&\t", "&\n", "&\f", "&<", "&&", "&;", "&amp;", "&#38;", "&copy", "&#", "&x", "&\r"]
+_PIECES += [
+    "<!--",
+    "-->",
+    "<!",
+    "--",
+    "<!-- c -->",
+    "<p>",
+    "</P>",
+    "<br/>",
+    "<b>",
+    "<",
+    ">",
+    "!",
+    "a",
+    " ",
+    "\n",
+]
+pieces = st.lists(st.sampled_from(_PIECES), max_size=10).map("".join)
+
+
+def strip_tags_reference(values: pa.Array) -> pa.Array:
+    """strip_tags as plain passes over every row."""
+    out = pc.replace_substring_regex(values, text._COMMENT, "")
+    out = pc.replace_substring_regex(out, text._BLOCK_TAG, "\n")
+    return pc.replace_substring_regex(out, text._ANY_TAG, "")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(pieces, st.none()), max_size=8), st.integers(0, 3))
+def test_unescape_skips_only_rows_whose_ampersands_start_no_reference(
+    values: list[str | None], start: int
+) -> None:
+    arr = pa.array(values, type=pa.large_string()).slice(min(start, len(values)))
+    expected = [None if v is None else html.unescape(v) for v in values[min(start, len(values)) :]]
+    assert text.unescape(arr).to_pylist() == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(pieces, max_size=8), st.integers(0, 3))
+def test_strip_tags_comment_rows_equal_plain_passes(values: list[str], start: int) -> None:
+    for arr in (
+        pa.array(values, type=pa.large_string()).slice(min(start, len(values))),
+        pa.array(values, type=pa.string()),
+    ):
+        assert text.strip_tags(arr).equals(strip_tags_reference(arr))
+
+
+def test_ampersand_at_a_row_end_before_a_letter_in_the_next_row() -> None:
+    arr = pa.array(["Sakura &", "amp; stays", "R& D", "&amp;"], type=pa.large_string())
+    assert text.unescape(arr).to_pylist() == ["Sakura &", "amp; stays", "R& D", "&"]
+
+
+def test_comment_split_over_rows_is_no_comment() -> None:
+    arr = pa.array(["x <!", "-- y --> z", "<!-- gone --><p>kept", "<!-- open"], type=pa.large_string())
+    assert text.strip_tags(arr).to_pylist() == ["x <!", "-- y --> z", "\nkept", "<!-- open"]
+    assert (
+        text.strip_tags(pa.chunked_array([arr[:2], arr[2:]])).to_pylist() == text.strip_tags(arr).to_pylist()
+    )
