@@ -135,17 +135,17 @@ def results(
 ) -> Iterator[ChunkResult]:
     """Every chunk processed, in input order; with ``jobs`` > 1 (default: every core), in worker processes.
 
-    The first chunk runs here, so a catalog of one chunk never pays for starting the workers.
+    A catalog of one chunk runs here, so it never pays for starting the workers.
     """
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     tracker = catalog.IdTracker()
     source = iter(chunks)
     first = next(source, None)
+    second = next(source, None) if first is not None else None
     if first is None:
         return
-    yield process(first, duplicates(tracker, first), plan)
-    if workers <= 1:
-        for chunk in source:
+    if workers <= 1 or second is None:
+        for chunk in _chain(first, second, source):
             yield process(chunk, duplicates(tracker, chunk), plan)
         return
     pending: deque[Future[ChunkResult]] = deque()
@@ -153,10 +153,19 @@ def results(
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for chunk in source:
+        for chunk in _chain(first, second, source):
             pending.append(pool.submit(process, chunk, duplicates(tracker, chunk), plan))
             del chunk
-            if len(pending) > workers:  # bounded: at most workers + 1 chunks in flight
+            if len(pending) > 2 * workers:  # bounded: at most 2 × workers + 1 chunks in flight
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def _chain(
+    first: pd.DataFrame, second: pd.DataFrame | None, rest: Iterator[pd.DataFrame]
+) -> Iterator[pd.DataFrame]:
+    yield first
+    if second is not None:
+        yield second
+        yield from rest
