@@ -156,7 +156,7 @@ def results(
         for chunk in _chain(first, second, source):
             pending.append(pool.submit(process, chunk, duplicates(tracker, chunk), plan))
             del chunk
-            if len(pending) > 2 * workers:  # bounded: at most 2 × workers + 1 chunks in flight
+            if len(pending) > workers:  # bounded: at most workers + 1 chunks in flight
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()

@@ -36,6 +36,25 @@ _REFERENCE = r"^(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{0,31})$"
 #: the start of the text after "&" of a reference html.unescape may decode without a ";"
 _LEGACY_NAMES = "|".join(sorted(name for name in html5 if not name.endswith(";")))
 _UNTERMINATED = rf"^(?:#[0-9]|#[xX][0-9a-fA-F]|{_LEGACY_NAMES})"
+#: entities common enough in shop texts to decode by a byte pass, as html.unescape decodes them
+_COMMON = tuple(
+    (name.encode(), html.unescape(name).encode())
+    for name in (
+        "&amp;", "&lt;", "&gt;", "&quot;", "&#39;", "&#039;", "&#x27;", "&apos;", "&nbsp;", "&middot;",
+        "&ndash;", "&mdash;", "&#8211;", "&#8212;", "&lsquo;", "&rsquo;", "&ldquo;", "&rdquo;", "&#8216;",
+        "&#8217;", "&#8220;", "&#8221;", "&hellip;", "&#8230;", "&bull;", "&#8226;", "&copy;", "&reg;",
+        "&trade;", "&#8482;", "&deg;", "&times;", "&euro;", "&yen;", "&pound;", "&frac12;",
+    )
+)  # fmt: skip
+#: each entity's bytes (at most 8, up to its ";") as a little-endian integer, sorted, and its index
+_COMMON_KEYS, _COMMON_ORDER = (
+    np.array(column)
+    for column in zip(
+        *sorted((int.from_bytes(name.ljust(8, b"\0"), "little"), k) for k, (name, _) in enumerate(_COMMON)),
+        strict=True,
+    )
+)
+_COMMON_KEYS = _COMMON_KEYS.astype("<u8")
 #: bytes that, right after "&", mean no reference starts there (html.unescape's names exclude them)
 _NO_REFERENCE_AFTER = np.isin(np.arange(256), list(b"\t\n\f <&;"))
 
@@ -93,7 +112,78 @@ def _unescape(values: pa.Array) -> pa.Array:
     # an "&" followed by a space, "<", "&", ";" (or nothing) starts no reference: "Sakura & Co." stays
     amp = amp[amp + 1 < len(data)]
     amp = amp[~_NO_REFERENCE_AFTER[data[amp + 1]]]
-    return _on_rows(values, _rows_of(values, amp), _decode)
+    if not len(amp):
+        return values
+    # Rows whose every reference is one of the common entities are decoded by a byte pass; the rest
+    # (numeric forms, rarer names, "&" that starts nothing) go through the exact, general path.
+    kind = _common_entity_at(values, amp)
+    general = _rows_of(values, amp[kind < 0])
+    if not len(general):
+        return _decode_known(values, amp, kind)
+    common = np.setdiff1d(_rows_of(values, amp), general, assume_unique=True)
+    return _on_rows(_on_rows(values, common, _decode_common), general, _decode)
+
+
+def _common_entity_at(values: pa.Array, amp: np.ndarray) -> np.ndarray:
+    """For each "&" position of ``_data_bytes(values)``, the index of the ``_COMMON`` entity spelled
+    from there within its row, or -1."""
+    data, offsets = _data_bytes(values), _offsets(values)
+    starts = offsets - offsets[0]
+    room = starts[np.searchsorted(starts, amp, side="right")] - amp  # bytes left in the row
+    window = np.zeros((len(amp), 8), dtype=np.uint8)  # the 8 bytes from each "&" on, zeros past the end
+    whole = amp + 8 <= len(data)
+    if whole.any():
+        window[whole] = np.lib.stride_tricks.sliding_window_view(data, 8)[amp[whole]]
+    for j in np.flatnonzero(~whole):
+        tail = data[amp[j] :]
+        window[j, : len(tail)] = tail
+    window[np.arange(8) >= room[:, None]] = 0  # never read into the next row
+    return _entity_index(window)
+
+
+def _entity_index(window: np.ndarray) -> np.ndarray:
+    """Rows of up to 8 bytes starting with "&": the ``_COMMON`` entity they start with, or -1."""
+    semicolon = window == ord(";")
+    has = semicolon.any(axis=1)
+    end = np.where(has, semicolon.argmax(axis=1), 7)
+    name = np.where(np.arange(8) <= end[:, None], window, 0)  # the bytes up to the first ";"
+    keys = np.ascontiguousarray(name).view("<u8").ravel()
+    at = np.minimum(np.searchsorted(_COMMON_KEYS, keys), len(_COMMON_KEYS) - 1)
+    return np.where(has & (_COMMON_KEYS[at] == keys), _COMMON_ORDER[at], -1)
+
+
+def _decode_common(values: pa.Array) -> pa.Array:
+    """Decode the ``_COMMON`` entities of values whose every reference is one of them (a byte pass)."""
+    data = _data_bytes(values)
+    amp = np.flatnonzero(data == ord("&"))
+    return _decode_known(values, amp, _common_entity_at(values, amp))
+
+
+def _decode_known(values: pa.Array, amp: np.ndarray, kind: np.ndarray) -> pa.Array:
+    """Replace the entity of ``_COMMON`` index ``kind`` at each position ``amp`` of the values' bytes."""
+    data = _data_bytes(values)
+    offsets = _offsets(values)
+    out, keep = data.copy(), np.ones(len(data), dtype=bool)
+    shrink = np.zeros(len(amp), dtype=np.int64)  # bytes each reference gives up
+    for k, (name, char) in enumerate(_COMMON):
+        hit = kind == k
+        at = amp[hit]
+        for i, byte in enumerate(char):
+            out[at + i] = byte
+        for i in range(len(char), len(name)):
+            keep[at + i] = False
+        shrink[hit] = len(name) - len(char)
+    row = np.searchsorted(offsets - offsets[0], amp, side="right") - 1
+    lost = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, weights=shrink, minlength=len(values)).astype(np.int64), out=lost[1:])
+    new_offsets = (offsets - offsets[0] - lost).astype(offsets.dtype)
+    validity = pc.is_valid(values).buffers()[1] if values.null_count else None
+    return pa.Array.from_buffers(
+        values.type,
+        len(values),
+        [validity, pa.py_buffer(new_offsets), pa.py_buffer(out[keep])],
+        values.null_count,
+    )
 
 
 def _decode(values: pa.Array) -> pa.Array:

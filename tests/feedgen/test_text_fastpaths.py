@@ -71,3 +71,33 @@ def test_comment_split_over_rows_is_no_comment() -> None:
     assert (
         text.strip_tags(pa.chunked_array([arr[:2], arr[2:]])).to_pylist() == text.strip_tags(arr).to_pylist()
     )
+
+
+#: every common entity, their near misses (no ";", a longer name, another case) and rarer references
+_ENTITY_PIECES = [name.decode() for name, _ in text._COMMON] + [
+    "&amp", "&AMP;", "&middotx;", "&#8211", "&#x2013;", "&#0;", "&#128;", "&notit;", "&eacute;", "&",
+    ";", "amp;", "lt;", "#8211;", "é", "日", "a", " ", "\n",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.lists(st.sampled_from(_ENTITY_PIECES), max_size=12).map("".join))))
+def test_unescape_byte_pass_equals_html_unescape(values: list[str | None]) -> None:
+    """Rows of common entities only (the byte pass) and the others (the general path) alike."""
+    for array in (pa.array(values, pa.string()), pa.array(["&lt;", *values], pa.large_string()).slice(1)):
+        want = [None if v is None else html.unescape(v) for v in values]
+        assert text.unescape(array).to_pylist() == want
+
+
+def test_common_entities_decode_as_html_unescape_does() -> None:
+    row = "".join(f"x{name.decode()}" for name, _ in text._COMMON)
+    assert text.unescape(pa.array([row, None, row])).to_pylist() == [
+        html.unescape(row),
+        None,
+        html.unescape(row),
+    ]
+
+
+def test_byte_pass_never_reads_an_entity_across_rows() -> None:
+    rows = ["a &", "amp; b &lt;", "&#8211", ";x &amp;", "&lt", ";", "&middot"]
+    assert text.unescape(pa.array(rows)).to_pylist() == [html.unescape(r) for r in rows]
