@@ -62,12 +62,11 @@ _NO_REFERENCE_AFTER = np.isin(np.arange(256), list(b"\t\n\f <&;"))
 def to_arrow(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """A pyarrow string array for a pandas string Series (no copy for pyarrow-backed strings)."""
     if isinstance(values, pd.Series):
-        return (
-            pa.array(values.to_numpy(dtype=object), type=pa.string())
-            if values.dtype == object
-            else pa.array(values)
-        )
-    return values
+        if values.dtype == object:
+            return pa.array(values.to_numpy(dtype=object), type=pa.string())
+        values = pa.array(values)
+    # one contiguous array: every step then runs once per column, not once per block the reader made
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def to_series(values: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
