@@ -25,6 +25,8 @@ SHA256_HEX = r"^[0-9a-fA-F]{64}$"
 _SAMPLE = 2048
 _SMALL = 2000  # fewer values than this are hashed with hashlib
 _LOCAL = threading.local()
+_OPEN = threading.Lock()
+_DATABASE: tuple[int, duckdb.DuckDBPyConnection] | None = None
 
 
 def arrow_text(values: pd.Series | list[str | None]) -> pa.Array:
@@ -102,10 +104,18 @@ def hashlib_digests(values: pa.Array) -> pa.Array:
 
 
 def _duckdb() -> duckdb.DuckDBPyConnection:
-    """This thread's own in-memory DuckDB connection (a forked worker opens its own)."""
+    """This thread's cursor on this process's in-memory DuckDB (a forked worker opens its own).
+
+    Opening a database costs tens of milliseconds; a cursor on it, microseconds: the threads each
+    export starts get a cursor, not a database of their own.
+    """
     held = getattr(_LOCAL, "held", None)
     if held is None or held[0] != os.getpid():
-        held = (os.getpid(), duckdb.connect(config={"preserve_insertion_order": True}))
+        with _OPEN:
+            global _DATABASE
+            if _DATABASE is None or _DATABASE[0] != os.getpid():
+                _DATABASE = (os.getpid(), duckdb.connect(config={"preserve_insertion_order": True}))
+            held = (os.getpid(), _DATABASE[1].cursor())
         _LOCAL.held = held
     return held[1]
 

@@ -60,3 +60,13 @@ def test_duckdb_digests_equal_hashlib_in_order() -> None:
     assert hashing._digests(values).equals(hashing.hashlib_digests(values))
     small = values.slice(0, hashing._SMALL - 1)
     assert hashing._digests(small).equals(hashing.hashlib_digests(small))
+
+
+def test_threads_hash_at_once_on_their_own_cursors() -> None:
+    """Each thread hashes on its own cursor of the process's one database; all at once, still exact."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    columns = [pa.array([f"{t}-{i}" for i in range(20_000)]) for t in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(hashing._digests, columns))
+    assert all(got.equals(hashing.hashlib_digests(col)) for got, col in zip(results, columns, strict=True))
