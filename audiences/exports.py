@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,6 +62,8 @@ TEMPLATES: dict[str, tuple[tuple[str, str], ...]] = {
 HASHED_COLUMNS = {p: tuple(col for col, key in TEMPLATES[p] if key in HASHED_KEYS[p]) for p in PLATFORMS}
 # Keys by cost, costliest first, so that the threads share the work out evenly.
 _HEAVY = {"email": 0, "phone": 1, "birth_date": 2}
+#: keys whose rules read the row's country
+_READS_COUNTRY = frozenset({"phone", "state", "zip", "birth_date"})
 _SAMPLE = 4096  # rows looked at before paying for a full pass over distinct values
 PLAIN_COLUMNS = {p: tuple(col for col, key in TEMPLATES[p] if key not in HASHED_KEYS[p]) for p in PLATFORMS}
 
@@ -185,33 +186,28 @@ class _Keys:
         if "country" in df.columns:
             # A blank country takes the default only where the row has an address (zip, city or state):
             # address matching needs it; a row with no address gets no country from us.
-            address = _has_address(df)
-            part = self._distinct(
+            part = _distinct(
                 lambda s, has: _default_for_addresses(nz.normalize_country(s, None, p), has, default, p),
                 df["country"],
-                address,
+                _has_address(df),
             )
             self.done["country"] = part
             country = part.full(df.index)
             self.countries = country.values.str.lower().where(country.status == "valid", default or "")
-        countries = self.countries
-        by_country = isinstance(countries, pd.Series)
-        self.rules: dict[str, tuple[Callable[..., Normalized], bool]] = {
-            "email": (lambda s: nz.normalize_email(s, p), False),
-            "phone": (
-                lambda s, c=countries: nz.normalize_phone(
-                    s, c, p, default_country=default, tiktok_format=phone_format
-                ),
-                by_country,
+        # Every rule takes the column and the countries (per row, or one for all); not all read them.
+        self.rules: dict[str, Callable[[pd.Series, nz.Countries], Normalized]] = {
+            "email": lambda s, c: nz.normalize_email(s, p),
+            "phone": lambda s, c: nz.normalize_phone(
+                s, c, p, default_country=default, tiktok_format=phone_format
             ),
-            "first_name": (lambda s: nz.normalize_name(s, p), False),
-            "last_name": (lambda s: nz.normalize_name(s, p), False),
-            "city": (lambda s: nz.normalize_city(s, p), False),
-            "state": (lambda s, c=countries: nz.normalize_state(s, c, p), by_country),
-            "zip": (lambda s, c=countries: nz.normalize_zip(s, c, p), by_country),
-            "gender": (lambda s: nz.normalize_gender(s, p), False),
-            "madid": (nz.normalize_madid, False),
-            "extern_id": (nz.normalize_extern_id, False),
+            "first_name": lambda s, c: nz.normalize_name(s, p),
+            "last_name": lambda s, c: nz.normalize_name(s, p),
+            "city": lambda s, c: nz.normalize_city(s, p),
+            "state": lambda s, c: nz.normalize_state(s, c, p),
+            "zip": lambda s, c: nz.normalize_zip(s, c, p),
+            "gender": lambda s, c: nz.normalize_gender(s, p),
+            "madid": lambda s, c: nz.normalize_madid(s),
+            "extern_id": lambda s, c: nz.normalize_extern_id(s),
         }
 
     def get(self, column: str, key: str) -> Normalized:
@@ -223,41 +219,36 @@ class _Keys:
         name = column if column in ("fi", "doby", "dobm", "dobd") else key
         if name not in self.done:
             if key == "birth_date":
-                self._birth_parts()
+                found: dict[str, Normalized] = {}
+
+                def dates(s: pd.Series, countries: nz.Countries) -> Normalized:
+                    found.update(zip(("doby", "dobm", "dobd"), nz.birth_parts(s, countries), strict=True))
+                    return found["doby"]
+
+                codes = self._apply(dates, key).codes
+                self.done.update({part: _Part(found[part], codes) for part in ("doby", "dobm", "dobd")})
             elif column == "fi":
                 fn = self.part("fn", "first_name")
                 self.done[name] = _Part(nz.first_initial(fn.uniq), fn.codes)
             else:
-                rule, by_country = self.rules[key]
-                if by_country and isinstance(self.countries, pd.Series):
-                    self.done[name] = self._distinct(rule, self.df[key], self.countries)
-                else:
-                    self.done[name] = self._distinct(rule, self.df[key])
+                self.done[name] = self._apply(self.rules[key], key)
         return self.done[name]
 
-    def _birth_parts(self) -> None:
-        found: dict[str, Normalized] = {}
+    def _apply(self, rule: Callable[[pd.Series, nz.Countries], Normalized], key: str) -> _Part:
+        """``rule`` over the distinct values of ``key`` (with the row's country, for keys that read it)."""
+        if key in _READS_COUNTRY and isinstance(self.countries, pd.Series):
+            return _distinct(rule, self.df[key], self.countries)
+        countries = self.countries
+        return _distinct(lambda s: rule(s, countries), self.df[key])
 
-        def parts(s: pd.Series, countries: Any = self.countries) -> Normalized:
-            found.update(zip(("doby", "dobm", "dobd"), nz.birth_parts(s, countries), strict=True))
-            return found["doby"]
 
-        if isinstance(self.countries, pd.Series):
-            year = self._distinct(parts, self.df["birth_date"], self.countries)
-        else:
-            year = self._distinct(parts, self.df["birth_date"])
-        for name in ("doby", "dobm", "dobd"):
-            self.done[name] = _Part(found[name], year.codes)
-
-    @staticmethod
-    def _distinct(rule: Callable[..., Normalized], values: pd.Series, *by: pd.Series) -> _Part:
-        """``rule`` over the distinct combinations of ``values`` and ``by`` (the rule's own arguments)."""
-        rows = distinct_rows(values, *by)
-        if rows is None:
-            return _Part(rule(values, *by), None)
-        first, codes = rows
-        picked = [s.iloc[first].reset_index(drop=True) for s in (values, *by)]
-        return _Part(rule(*picked), codes)
+def _distinct(rule: Callable[..., Normalized], *columns: pd.Series) -> _Part:
+    """``rule(*columns)`` computed over their distinct combinations of values only, when those repeat."""
+    rows = distinct_rows(*columns)
+    if rows is None:
+        return _Part(rule(*columns), None)
+    first, codes = rows
+    return _Part(rule(*(column.iloc[first].reset_index(drop=True) for column in columns)), codes)
 
 
 def distinct_rows(*columns: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
