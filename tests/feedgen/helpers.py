@@ -1,11 +1,19 @@
-"""Small builders for catalog rows in tests."""
+"""Small builders for catalog rows and feed jobs in tests."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from feedgen.config import CATALOG_COLUMNS
+from feedgen.build import FeedJob
+from feedgen.config import CATALOG_COLUMNS, SourceConfig
 from feedgen.sources import ROW
+from feedgen.writers import FORMATS
+from feedgen.writers.base import Channel
+
+#: the labels the feed-job tests use
+LABELS = {"custom_label_0": "line", "custom_label_1": "tier", "custom_label_2": "price_band"}
 
 GOOD = {
     "id": "SKU-1",
@@ -33,3 +41,18 @@ def chunk(*rows: dict[str, str]) -> pd.DataFrame:
     frame = pd.DataFrame(records, columns=list(CATALOG_COLUMNS)).astype("str")
     frame.insert(0, ROW, range(1, len(rows) + 1))
     return frame
+
+
+def feed_job(out: Path, catalog: Path, chunk_size: int = 50_000, jobs: int | None = None) -> FeedJob:
+    """Every format of ``catalog`` into ``out``, with the demo shop's settings."""
+    return FeedJob(
+        source=SourceConfig(path=catalog, chunk_size=chunk_size),
+        out=out,
+        formats=tuple(FORMATS),
+        currency="JPY",
+        country="JP",
+        channel=Channel("Demo Shop", "https://demo-shop.example/", "Demo Shop catalog"),
+        labels=LABELS,
+        price_bands=(1000.0, 5000.0),
+        jobs=jobs,
+    )

@@ -11,29 +11,18 @@ import pytest
 from lxml import etree
 
 from feedgen import build, validate
-from feedgen.config import SourceConfig
 from feedgen.errors import GuardError, PublishError
 from feedgen.writers import FORMATS, filename_of
-from feedgen.writers.base import Channel
+from tests.feedgen.helpers import feed_job
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden" / "small"
 AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
 G = "{http://base.google.com/ns/1.0}"
-LABELS = {"custom_label_0": "line", "custom_label_1": "tier", "custom_label_2": "price_band"}
 
 
 def job(out: Path, catalog: Path = DATA / "small_catalog.csv", chunk_size: int = 50_000) -> build.FeedJob:
-    return build.FeedJob(
-        source=SourceConfig(path=catalog, chunk_size=chunk_size),
-        out=out,
-        formats=tuple(FORMATS),
-        currency="JPY",
-        country="JP",
-        channel=Channel("Demo Shop", "https://demo-shop.example/", "Demo Shop catalog"),
-        labels=LABELS,
-        price_bands=(1000.0, 5000.0),
-    )
+    return feed_job(out, catalog, chunk_size)
 
 
 def rows_in(path: Path) -> list[dict[str, str]]:

@@ -12,14 +12,12 @@ import numpy as np
 import pandas as pd
 
 from feedgen import build, catalog, issues, pipeline, validate
-from feedgen.config import CATALOG_COLUMNS, SourceConfig
+from feedgen.config import CATALOG_COLUMNS
 from feedgen.platforms import PLATFORMS
 from feedgen.writers import FORMATS, filename_of
-from feedgen.writers.base import Channel
-from tests.feedgen.helpers import chunk
+from tests.feedgen.helpers import LABELS, chunk, feed_job
 
 AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
-LABELS = {"custom_label_0": "line", "custom_label_1": "tier", "custom_label_2": "price_band"}
 DESCRIPTIONS = [
     "<p>Tom &amp; Jerry &#8211; <b>bold</b></p><!-- hidden --><br/>end",
     "a < b &and; c > d<!-- two\nlines -->&copy 2024  &nbsp; x\u3000y",
@@ -72,17 +70,7 @@ def messy_catalog(path: Path, rows: int, seed: int = 7) -> Path:
 
 
 def job(catalog_path: Path, out: Path, chunk_size: int, jobs: int | None) -> build.FeedJob:
-    return build.FeedJob(
-        source=SourceConfig(path=catalog_path, chunk_size=chunk_size),
-        out=out,
-        formats=tuple(FORMATS),
-        currency="JPY",
-        country="JP",
-        channel=Channel("Demo Shop", "https://demo-shop.example/", "Demo Shop catalog"),
-        labels=LABELS,
-        price_bands=(1000.0, 5000.0),
-        jobs=jobs,
-    )
+    return feed_job(out, catalog_path, chunk_size, jobs)
 
 
 def outputs(folder: Path) -> dict[str, bytes]:
