@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -38,19 +38,9 @@ def meta_config(**changes: Any) -> MetaDestination:
 
 
 @pytest.fixture
-def build(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> Iterator[Any]:
+def build(monkeypatch: pytest.MonkeyPatch, adapters: Any) -> Callable[..., MetaAdapter]:
     monkeypatch.setenv("META_TOKEN", TOKEN)
-    made: list[MetaAdapter] = []
-
-    def make(**changes: Any) -> MetaAdapter:
-        adapter = MetaAdapter("meta-main", meta_config(**changes))
-        adapter.http.sleep = sleeps.append
-        made.append(adapter)
-        return adapter
-
-    yield make
-    for adapter in made:
-        adapter.close()
+    return lambda **changes: adapters(MetaAdapter("meta-main", meta_config(**changes)))
 
 
 @pytest.fixture

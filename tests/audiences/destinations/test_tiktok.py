@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable
 from email.message import Message
 from email.parser import BytesParser
 from typing import Any
@@ -50,19 +50,9 @@ def fail(code: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def build(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> Iterator[Any]:
+def build(monkeypatch: pytest.MonkeyPatch, adapters: Any) -> Callable[..., TikTokAdapter]:
     monkeypatch.setenv("TIKTOK_TOKEN", TOKEN)
-    made: list[TikTokAdapter] = []
-
-    def make(**changes: Any) -> TikTokAdapter:
-        adapter = TikTokAdapter("tt", tiktok_config(**changes))
-        adapter.http.sleep = sleeps.append
-        made.append(adapter)
-        return adapter
-
-    yield make
-    for adapter in made:
-        adapter.close()
+    return lambda **changes: adapters(TikTokAdapter("tt", tiktok_config(**changes)))
 
 
 @pytest.fixture
