@@ -21,6 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from feedgen.text import replace_rows
+
 SHA256_HEX = r"^[0-9a-fA-F]{64}$"
 _SAMPLE = 2048
 _SMALL = 2000  # fewer values than this are hashed with hashlib
@@ -64,7 +66,7 @@ def sha256_array(values: pa.Array) -> pa.Array:
     if len(todo) == len(values):
         return _hash(values)
     hashed = _hash(values.take(todo))
-    return pc.replace_with_mask(out, _mask(todo, len(values)), hashed)
+    return replace_rows(out, todo, hashed)
 
 
 def sha256_column(s: pd.Series) -> pd.Series:
@@ -118,9 +120,3 @@ def _duckdb() -> duckdb.DuckDBPyConnection:
             held = (os.getpid(), _DATABASE[1].cursor())
         _LOCAL.held = held
     return held[1]
-
-
-def _mask(rows: np.ndarray, n: int) -> pa.Array:
-    mask = np.zeros(n, dtype=bool)
-    mask[rows] = True
-    return pa.array(mask)

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from audiences import phones, places
 from audiences.errors import ConfigError
 from audiences.hashing import arrow_text, is_sha256_hex, per_distinct
+from feedgen.text import replace_rows
 
 NORMALIZATION_SPEC_VERSION = "2026.11-1"
 PLATFORMS = ("meta", "google", "tiktok")
@@ -97,7 +98,7 @@ def prepare(s: pd.Series, form: str = "NFC") -> pa.Array:
     odd = np.flatnonzero(_odd_edges(text))
     if len(odd):
         trimmed = pc.replace_substring_regex(text.take(odd), rf"^{_EDGE}+|{_EDGE}+$", "")
-        text = pc.replace_with_mask(text, pa.array(_mask(odd, len(text))), trimmed)
+        text = replace_rows(text, odd, trimmed)
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
@@ -113,12 +114,6 @@ def _odd_edges(text: pa.Array) -> np.ndarray:
     return present & ((first <= 0x20) | (first >= 0x7F) | (last <= 0x20) | (last >= 0x7F))
 
 
-def _mask(rows: np.ndarray, n: int) -> np.ndarray:
-    mask = np.zeros(n, dtype=bool)
-    mask[rows] = True
-    return mask
-
-
 def normal_form(text: pa.Array, form: str, only: pa.Array | None = None) -> pa.Array:
     """``text`` in Unicode normal ``form``. ASCII is already in every form, so only other values (of
     those ``only`` marks, when given) go through the (slow) normalizer."""
@@ -130,7 +125,7 @@ def normal_form(text: pa.Array, form: str, only: pa.Array | None = None) -> pa.A
     if todo.all():
         return pc.utf8_normalize(text, form=form)
     rows = np.flatnonzero(todo)
-    return pc.replace_with_mask(text, pa.array(todo), pc.utf8_normalize(text.take(rows), form=form))
+    return replace_rows(text, rows, pc.utf8_normalize(text.take(rows), form=form))
 
 
 def normalize_email(s: pd.Series, platform: str) -> Normalized:

@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneMetadata, PhoneNumberFormat
 
+from feedgen.text import replace_rows
+
 # Plain forms: "+" or "00", digits with spaces, dots, dashes, slashes and parentheses, and an
 # optional "x"/"ext." extension of up to 6 digits, a strict subset of what the library strips.
 _FAST = (
@@ -112,7 +114,7 @@ def _split_plain(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     letters = np.union1d(letters, np.flatnonzero(_bools(pc.match_substring(texts, "e", ignore_case=True))))
     if len(letters):
         cut = pc.replace_substring_regex(texts.take(letters), r"(?i)[ ]*(?:ext|x).*$", "", max_replacements=1)
-        texts = pc.replace_with_mask(texts, pa.array(_mask(letters, len(texts))), cut)
+        texts = replace_rows(texts, letters, cut)
     digits = digits_only(texts)
     intl = _bools(pc.starts_with(texts, "+"))
     zeros = np.flatnonzero(_bools(pc.starts_with(texts, "00")))
@@ -120,7 +122,7 @@ def _split_plain(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
         prefixed = zeros[_bools(pc.match_substring_regex(texts.take(zeros), _DOUBLE_ZERO))]
         intl[prefixed] = True
         without = pc.utf8_slice_codeunits(digits.take(prefixed), 2)
-        digits = pc.replace_with_mask(digits, pa.array(_mask(prefixed, len(digits))), without)
+        digits = replace_rows(digits, prefixed, without)
     return digits, intl
 
 
@@ -143,12 +145,6 @@ def digits_only(values: pa.Array) -> pa.Array:
 
 def _bools(mask: pa.Array) -> np.ndarray:
     return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
-
-
-def _mask(rows: np.ndarray, n: int) -> np.ndarray:
-    mask = np.zeros(n, dtype=bool)
-    mask[rows] = True
-    return mask
 
 
 def _library_rows(text: pa.Array, regions: pa.Array, res: _Rows) -> None:

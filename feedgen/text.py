@@ -210,7 +210,7 @@ def _decode(values: pa.Array) -> pa.Array:
         pa.scalar("", values.type),
     )
     text = _on_rows(text, np.flatnonzero(change), _unescape_each)
-    pieces = _replace_rows(halves.values, bounds[todo], text)
+    pieces = replace_rows(halves.values, bounds[todo], text)
     joined = type(parts).from_arrays(pa.array(bounds[offsets]), pieces, mask=parts.is_null())
     return pc.binary_join(joined, pa.scalar("", values.type))
 
@@ -311,10 +311,11 @@ def _on_rows(values: pa.Array, rows: np.ndarray, fn: Callable[[pa.Array], pa.Arr
     """``fn`` applied to the given rows only (sorted, distinct); the other rows stay as they are."""
     if not len(rows):
         return values
-    return fn(values) if len(rows) == len(values) else _replace_rows(values, rows, fn(values.take(rows)))
+    return fn(values) if len(rows) == len(values) else replace_rows(values, rows, fn(values.take(rows)))
 
 
-def _replace_rows(values: pa.Array, rows: np.ndarray, replacements: pa.Array) -> pa.Array:
+def replace_rows(values: pa.Array, rows: np.ndarray, replacements: pa.Array) -> pa.Array:
+    """``values`` with the given rows (sorted, distinct) replaced by ``replacements``, in order."""
     mask = np.zeros(len(values), dtype=bool)
     mask[rows] = True
     return pc.replace_with_mask(values, pa.array(mask), replacements)
