@@ -24,7 +24,12 @@ _CONTROL_BYTE = np.isin(np.arange(256), [*range(0x09), 0x0B, 0x0C, *range(0x0E, 
 #: keeps and never combines with a neighbour (quick check "yes", combining class 0; see the tests)
 _NFC_MAYBE = r"[^\x00-\x{2ff}\x{400}-\x{482}\x{2002}-\x{2064}\x{20a0}-\x{20bf}\x{2100}-\x{2125}]"
 # A tag needs a letter right after "<" (so "a < b" is text), optional attributes, optional "/".
-_BLOCK_TAG = r"(?i)<\s*(br|/p|/div|/h[1-6]|/tr|/ul|/ol|/table|p|div|li|h[1-6])(\s[^<>]*)?/?>"
+# Tag names are matched case-insensitively by explicit classes: RE2 runs "(?i)" a fifth slower, and
+# none of these letters has a case fold outside ASCII (unlike "k" and "s").
+_BLOCK_TAG = (
+    r"<\s*([bB][rR]|/[pP]|/[dD][iI][vV]|/[hH][1-6]|/[tT][rR]|/[uU][lL]|/[oO][lL]|/[tT][aA][bB][lL][eE]"
+    r"|[pP]|[dD][iI][vV]|[lL][iI]|[hH][1-6])(\s[^<>]*)?/?>"
+)
 _ANY_TAG = r"</?[A-Za-z][A-Za-z0-9:-]*(\s[^<>]*)?/?>"
 _COMMENT = r"<!--.*?-->"
 #: whitespace runs that collapsing to one space changes: two or more, or one that is not " "

@@ -101,3 +101,34 @@ def test_common_entities_decode_as_html_unescape_does() -> None:
 def test_byte_pass_never_reads_an_entity_across_rows() -> None:
     rows = ["a &", "amp; b &lt;", "&#8211", ";x &amp;", "&lt", ";", "&middot"]
     assert text.unescape(pa.array(rows)).to_pylist() == [html.unescape(r) for r in rows]
+
+
+_TAG_NAMES = ["br", "p", "/p", "div", "/div", "li", "h1", "h6", "/h3", "h7", "tr", "/tr", "/ul", "/ol"]
+_TAG_NAMES += ["/table", "table", "b", "span", "pre", "ul", "k", "\u212a", "s", "\u017f"]
+
+
+def _cased(name_and_bits: tuple[str, int]) -> str:
+    """The name with the letters whose bit is set in upper case."""
+    name, bits = name_and_bits
+    return "".join(c.upper() if bits >> i & 1 else c for i, c in enumerate(name))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["<", "< ", "<\t"]),
+            st.tuples(st.sampled_from(_TAG_NAMES), st.integers(0, 63)).map(_cased),
+            st.sampled_from(["", " class='x'", "/", " /", "s"]),
+            st.sampled_from([">", "", ">x"]),
+        ).map("".join),
+        max_size=6,
+    ).map("".join)
+)
+@settings(max_examples=300, deadline=None)
+def test_block_tag_pattern_matches_as_case_insensitive_names(value: str) -> None:
+    """The block-tag pattern spells case with classes; it must find what "(?i)" and the names find."""
+    arr = pa.array([value])
+    case_insensitive = r"(?i)<\s*(br|/p|/div|/h[1-6]|/tr|/ul|/ol|/table|p|div|li|h[1-6])(\s[^<>]*)?/?>"
+    assert pc.replace_substring_regex(arr, text._BLOCK_TAG, "\n").equals(
+        pc.replace_substring_regex(arr, case_insensitive, "\n")
+    )
