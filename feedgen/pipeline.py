@@ -9,6 +9,7 @@ Only the id check runs in the caller, because a duplicate may sit in any earlier
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections import Counter, deque
@@ -85,10 +86,13 @@ def process(chunk: pd.DataFrame, duplicate: np.ndarray, plan: ChunkPlan) -> Chun
     for platform in plan.platforms:
         checked = validate.check(clean, PLATFORMS[platform], plan.country, plan.labels, facts=facts)
         chunk_issues.append(checked)
-        counts[platform], rows = _platform(clean, checked, found, platform, plan, facts)
+        counts[platform], keep = _platform(clean, checked, found, platform)
+        if not plan.encode:
+            continue
+        rows = validate.frame(clean, PLATFORMS[platform], plan.labels)
         for fmt in plan.formats:
-            if plan.encode and platform_of(fmt) == platform:
-                pieces, count = writer_class(fmt).encode(rows) if len(rows) else ([], 0)
+            if platform_of(fmt) == platform:
+                pieces, count = writer_class(fmt).encode(rows, keep)
                 encoded[fmt] = (spill(pieces, plan.spill) if plan.spill else pieces), count
                 del pieces  # one format's bytes in memory at a time
     merged = issues.concat(chunk_issues)
@@ -103,14 +107,9 @@ def process(chunk: pd.DataFrame, duplicate: np.ndarray, plan: ChunkPlan) -> Chun
 
 
 def _platform(
-    clean: pd.DataFrame,
-    checked: pd.DataFrame,
-    found: pd.DataFrame,
-    platform: str,
-    plan: ChunkPlan,
-    facts: validate.Facts,
-) -> tuple[PlatformCounts, pd.DataFrame]:
-    """One platform's counts for the chunk and its output frame (the rows without errors)."""
+    clean: pd.DataFrame, checked: pd.DataFrame, found: pd.DataFrame, platform: str
+) -> tuple[PlatformCounts, np.ndarray]:
+    """One platform's counts for the chunk and which rows it keeps (those without errors)."""
     is_error = (checked["severity"] == issues.ERROR).to_numpy(dtype=bool)
     errors = checked[is_error]
     first = errors.drop_duplicates("row")
@@ -123,11 +122,7 @@ def _platform(
         rejected_by_reason=Counter(first["field"] + ":" + first["reason"]),
         warnings_by_reason=Counter(warned["field"] + ":" + warned["reason"]),
     )
-    if not plan.encode:
-        return counts, clean.iloc[:0]
-    needed = validate.needed_columns(plan.labels)
-    kept = clean[needed] if keep.all() else clean.loc[keep, needed]
-    return counts, validate.frame(kept, PLATFORMS[platform], plan.labels)
+    return counts, keep
 
 
 def results(
@@ -153,7 +148,17 @@ def results(
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for chunk in _chain(first, second, source):
+        # the workers take about half a second to start: hand them the next chunks, and do the first
+        # one here meanwhile instead of waiting
+        head_duplicates = duplicates(tracker, first)
+        rest = itertools.chain([second], source)
+        del second
+        for chunk in itertools.islice(rest, workers):
+            pending.append(pool.submit(process, chunk, duplicates(tracker, chunk), plan))
+        del chunk
+        yield process(first, head_duplicates, plan)
+        del first
+        for chunk in rest:
             pending.append(pool.submit(process, chunk, duplicates(tracker, chunk), plan))
             del chunk
             if len(pending) > workers:  # bounded: at most workers + 1 chunks in flight

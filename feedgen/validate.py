@@ -10,8 +10,10 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from feedgen import issues
+from feedgen import issues, text
 from feedgen.issues import ERROR, WARNING
 from feedgen.platforms import LABELS, Platform
 
@@ -54,6 +56,12 @@ class Facts:
         """The length in characters of each value."""
         return cast(pd.Series, self._memo(("length", column), lambda: self.clean[column].str.len()))
 
+    def longer(self, column: str, limit: int) -> np.ndarray:
+        """True where a value has more than ``limit`` characters."""
+        return cast(
+            np.ndarray, self._memo(("longer", column, str(limit)), lambda: longer(self.clean[column], limit))
+        )
+
     def outside(self, column: str, allowed: frozenset[str]) -> np.ndarray:
         """True where the column holds a value, and not one of ``allowed``."""
         key = ("outside", column, *sorted(allowed))
@@ -88,7 +96,7 @@ class Facts:
         """How many additional image URLs a row holds (1 for a blank one, as a comma count + 1)."""
 
         def make() -> np.ndarray:
-            return self.clean["additional_image_link"].str.count(",").to_numpy(dtype=np.int64) + 1
+            return commas(self.clean["additional_image_link"]) + 1
 
         return cast(np.ndarray, self._memo(("image_count",), make))
 
@@ -128,10 +136,9 @@ def check(
         column = (labels or {}).get(field, "") if field in LABELS else field
         if not column:
             continue
-        length = facts.length(column)
-        over = _bools(length > limit)
+        over = facts.longer(column, limit)
         if over.any():
-            err(over, field, "too_long", length.astype("str") + f" characters, limit {limit}")
+            err(over, field, "too_long", facts.length(column).astype("str") + f" characters, limit {limit}")
     for reason, where in facts.equals("_price_error").items():
         if reason:
             err(
@@ -183,8 +190,7 @@ def check(
 
     limit = platform.max_length.get("description", 0)
     if limit:
-        long = _bools(facts.length("description") > limit)
-        warn(long, "description", "truncated", f"cut to {limit} characters")
+        warn(facts.longer("description", limit), "description", "truncated", f"cut to {limit} characters")
     warn(
         ~facts.blank("additional_image_link") & (facts.image_count() > platform.max_additional_images),
         "additional_image_link",
@@ -194,22 +200,9 @@ def check(
     return found.frame()
 
 
-#: the cleaned columns ``frame`` reads (label columns come on top)
-FRAME_COLUMNS = (
-    "id", "title", "description", "_availability", "condition", "price", "sale_price",
-    "sale_price_effective_date", "link", "image_link", "brand", "google_product_category", "category",
-    "item_group_id", "gtin", "_gtin_ok", "mpn", "color", "size", "gender", "age_group",
-    "additional_image_link",
-)  # fmt: skip
-
-
-def needed_columns(labels: dict[str, str]) -> list[str]:
-    """The columns of a cleaned chunk that ``frame`` needs, for taking only those rows' cells."""
-    return list(dict.fromkeys([*FRAME_COLUMNS, *labels.values()]))
-
-
 def frame(clean: pd.DataFrame, platform: Platform, labels: dict[str, str]) -> pd.DataFrame:
-    """The platform's output columns for the rows of ``clean`` (which already passed ``check``)."""
+    """The platform's output columns for every row of ``clean``; the rows ``check`` rejects are left
+    out when they are serialised (``FeedWriter.encode``)."""
     blank = pd.Series("", index=clean.index, dtype="str")
     derived: dict[str, Callable[[], pd.Series]] = {
         "sku_id": lambda: clean["id"],
@@ -279,17 +272,38 @@ def _is_apparel(clean: pd.DataFrame) -> pd.Series:
     )
 
 
+def longer(values: pd.Series, limit: int) -> np.ndarray:
+    """True where a value has more than ``limit`` characters (counted only where its UTF-8 bytes are more)."""
+    arr = text.to_arrow(values)
+    over = _flags(pc.greater(pc.binary_length(arr), limit))
+    rows = np.flatnonzero(over)
+    if len(rows):  # a character is 1 to 4 bytes: only these rows may be over
+        over[rows] = _flags(pc.greater(pc.utf8_length(arr.take(pa.array(rows))), limit))
+    return over
+
+
+def commas(values: pd.Series) -> np.ndarray:
+    """How many commas each value holds."""
+    return np.asarray(
+        pc.count_substring(text.to_arrow(values), ",").to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+
+
+def _flags(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _truncate(values: pd.Series, limit: int | None) -> pd.Series:
     if not limit:
         return values
-    long = values.str.len() > limit
+    long = longer(values, limit)
     if not long.any():
         return values
     return values.where(~long, values.str.slice(0, limit - 1).str.rstrip() + _TRUNCATE_MARK)
 
 
 def _first_urls(values: pd.Series, limit: int) -> pd.Series:
-    many = values.str.count(",") >= limit
+    many = commas(values) >= limit
     if not many.any():
         return values
     return values.where(~many, values.str.split(",").str.slice(0, limit).str.join(","))

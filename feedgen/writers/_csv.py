@@ -2,28 +2,40 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from feedgen.writers.base import FeedWriter, Pieces, present_bytes, scalar, value_buffers
+from feedgen.writers.base import FeedWriter, byte_counts, present_bytes, row_bytes, scalar
 
-#: Arrow quotes every string under "needed" (so inner quotes are doubled and commas, CR and LF are safe);
-#: the header holds only plain field names and stays bare.
+#: Arrow quotes every string under "needed" (so inner quotes are doubled and commas, CR and LF are safe)
 _CSV_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="needed", delimiter=",", eol="\n")
 
 
 class CsvWriter(FeedWriter):
-    """UTF-8 CSV: header row, comma delimiter, string fields quoted with ``""`` inside, LF line ends."""
+    """UTF-8 CSV: header row, comma delimiter, every value quoted with ``""`` inside, LF line ends.
+
+    Each value is quoted, so commas, quotes and line breaks inside it are safe; the header holds only
+    plain field names and stays bare.
+    """
 
     def _header(self) -> bytes:
         return (",".join(self.fields) + "\n").encode()
 
     @classmethod
-    def _encode_table(cls, table: pa.Table) -> Pieces:
+    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
         sink = pa.BufferOutputStream()
         pa_csv.write_csv(table, sink, _CSV_OPTIONS)
-        return [sink.getvalue()]
+        data = sink.getvalue()
+        # each value is written as '"' + value with its quotes doubled + '"', then "," or "\n"
+        lengths = np.full(table.num_rows, 3 * table.num_columns, dtype=np.int64)
+        for col in table.columns:
+            lengths += pc.binary_length(col).to_numpy()
+            lengths += byte_counts(col, b'"')
+        if lengths.sum() != data.size:
+            raise AssertionError(f"{cls.format}: {data.size} bytes written, {lengths.sum()} expected")
+        return data, lengths
 
 
 class TsvWriter(FeedWriter):
@@ -33,12 +45,16 @@ class TsvWriter(FeedWriter):
         return ("\t".join(self.fields) + "\n").encode()
 
     @classmethod
-    def _encode_table(cls, table: pa.Table) -> Pieces:
-        cols = [flatten_column(col) for col in table.columns]
-        # The line break goes onto the last field first, so that only that (short) column is copied twice.
-        last = pc.binary_join_element_wise(cols[-1], scalar("\n"), scalar(""))
-        rows = pc.binary_join_element_wise(*cols[:-1], last, scalar("\t"))
-        return value_buffers(rows)
+    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
+        return row_bytes(join_fields([flatten_column(col) for col in table.columns], "\t", "\n"))
+
+
+def join_fields(cols: list[pa.ChunkedArray], separator: str, end: str) -> pa.ChunkedArray:
+    """Each row's values joined by ``separator``, with ``end`` after the last."""
+    # the end goes onto the last field first (a short column), so that the long ones are copied
+    # once, by the one join of all fields
+    last = pc.binary_join_element_wise(cols[-1], scalar(end), scalar(""))
+    return pc.binary_join_element_wise(*cols[:-1], last, scalar(separator))
 
 
 def flatten_column(col: pa.ChunkedArray) -> pa.ChunkedArray:

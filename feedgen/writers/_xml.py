@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Final
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from feedgen.errors import PublishError
-from feedgen.writers.base import STR, FeedWriter, Pieces, present_bytes, scalar, value_buffers
+from feedgen.writers.base import STR, FeedWriter, present_bytes, row_bytes, scalar
 
 G_NS: Final = "http://base.google.com/ns/1.0"
 #: Meta and Google both refuse a feed with a line longer than this; each item is one line
@@ -19,7 +20,6 @@ REPEATED: Final = frozenset({"additional_image_link"})
 # "&" first so the entities added after it are not escaped twice; CR as a reference because
 # XML parsers turn a raw CR (or CRLF) into LF.
 _ESCAPES: Final = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;"))
-_NULL: Final = pa.scalar(None, STR)
 
 
 def escape_text(text: str) -> str:
@@ -38,21 +38,51 @@ def escape_column(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return col
 
 
-def element_pieces(col: pa.ChunkedArray, field: str) -> list[pa.ChunkedArray | pa.Scalar]:
-    """Open tag, escaped value and close tag of one field, as arguments for the item join."""
-    # Where a value is empty its tags are null, so the item join (null_handling="skip") leaves the
-    # element out, and the value is copied only once, by that join, instead of once more to wrap it.
-    open_tag, close_tag = scalar(f"<g:{field}>"), scalar(f"</g:{field}>")
-    value = escape_column(col)
-    if field in REPEATED:
-        value = pc.replace_substring(value, ",", f"</g:{field}><g:{field}>")
-    empty = pc.equal(pc.binary_length(col), 0)
-    n_empty = pc.sum(empty).as_py() or 0
-    if n_empty == 0:
-        return [open_tag, value, close_tag]
-    if n_empty == len(col):
-        return []
-    return [pc.if_else(empty, _NULL, open_tag), value, pc.if_else(empty, _NULL, close_tag)]
+def element_values(table: pa.Table) -> list[tuple[str, pa.ChunkedArray, np.ndarray | None]]:
+    """Each field's escaped values and where they are empty (None: nowhere); fields empty everywhere go."""
+    out = []
+    for name in table.column_names:
+        col = table.column(name)
+        empty = pc.equal(pc.binary_length(col), 0)
+        n_empty = pc.sum(empty).as_py() or 0
+        if n_empty == len(col):
+            continue
+        value = escape_column(col)
+        if name in REPEATED:
+            value = pc.replace_substring(value, ",", f"</g:{name}><g:{name}>")
+        out.append((name, value, _flags(empty) if n_empty else None))
+    return out
+
+
+def _flags(mask: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(mask.to_numpy(), dtype=bool)
+
+
+def tag_between(
+    before: tuple[str, np.ndarray | None] | None, after: tuple[str, np.ndarray | None] | None
+) -> pa.Array | pa.Scalar:
+    """The markup between two fields' values: the first one's close tag and the next one's open tag,
+    each only on the rows where that value is not empty (``None`` for the item's start or end)."""
+    closing = "</item>\n" if after is None else ""
+    opening = "<item>" if before is None else ""
+    close_tag = "" if before is None else f"</g:{before[0]}>"
+    open_tag = "" if after is None else f"<g:{after[0]}>"
+    empty_before = None if before is None else before[1]
+    empty_after = None if after is None else after[1]
+    if empty_before is None and empty_after is None:
+        return scalar(close_tag + closing + opening + open_tag)
+    # the four spellings, by (value before is empty, value after is empty)
+    spellings = pa.array(
+        [close + closing + opening + open_ for close in (close_tag, "") for open_ in (open_tag, "")],
+        STR,
+    )
+    n = len(empty_before if empty_before is not None else empty_after)  # type: ignore[arg-type]
+    codes = np.zeros(n, dtype=np.int8)
+    if empty_before is not None:
+        codes += 2 * empty_before
+    if empty_after is not None:
+        codes += empty_after
+    return spellings.take(pa.array(codes))
 
 
 class RssWriter(FeedWriter):
@@ -74,14 +104,20 @@ class RssWriter(FeedWriter):
         return b"</channel></rss>\n"
 
     @classmethod
-    def _encode_table(cls, table: pa.Table) -> Pieces:
-        pieces: list[pa.ChunkedArray | pa.Scalar] = [scalar("<item>")]
-        for name in table.column_names:
-            pieces += element_pieces(table.column(name), name)
-        pieces.append(scalar("</item>\n"))
-        items = pc.binary_join_element_wise(*pieces, scalar(""), null_handling="skip")
+    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
+        # one argument per value and one per run of markup between two values (a scalar where
+        # neither value is ever empty), instead of an open and a close tag per value
+        values = element_values(table)
+        if not values:
+            return row_bytes(pa.array(["<item></item>\n"] * table.num_rows, STR))
+        bounds: list[tuple[str, np.ndarray | None] | None] = [None, *((n, e) for n, _, e in values), None]
+        pieces: list[pa.Array | pa.ChunkedArray | pa.Scalar] = []
+        for k, (_, value, _) in enumerate(values):
+            pieces += [tag_between(bounds[k], bounds[k + 1]), value]
+        pieces.append(tag_between(bounds[-2], None))
+        items = pc.binary_join_element_wise(*pieces, scalar(""))
         cls._check_lines(items, table)
-        return value_buffers(items)
+        return row_bytes(items)
 
     @classmethod
     def _check_lines(cls, items: pa.ChunkedArray, table: pa.Table) -> None:

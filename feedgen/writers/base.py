@@ -18,6 +18,8 @@ from feedgen.platforms import PLATFORMS
 if TYPE_CHECKING:
     import pandas as pd
 
+#: views per ``writev`` call (Linux's IOV_MAX)
+_IOV_MAX = 1024
 #: every column travels as large_string so that a big chunk never overflows 32-bit offsets
 STR = pa.large_string()
 #: a chunk's serialised rows: byte pieces to write one after the other (Arrow buffers, no copy)
@@ -61,10 +63,20 @@ class FeedWriter(ABC):
         self.write_encoded(*self.encode(df))
 
     @classmethod
-    def encode(cls, df: pd.DataFrame) -> tuple[Pieces, int]:
-        """The bytes of one chunk's rows and their count, without a file (so a worker process can do it)."""
+    def encode(cls, df: pd.DataFrame, keep: np.ndarray | None = None) -> tuple[Pieces, int]:
+        """The bytes of one chunk's rows and their count, without a file (so a worker process can do it).
+
+        ``keep`` (booleans, one per row) leaves the other rows out: every row is serialised, and the
+        kept rows' bytes are sliced out of the result (no copy), instead of filtering every field first.
+        """
         table = cls._table(df)
-        return (cls._encode_table(table) if table.num_rows else []), table.num_rows
+        count = table.num_rows if keep is None else int(np.count_nonzero(keep))
+        if not count:
+            return [], 0
+        data, lengths = cls._encode_rows(table)
+        if keep is None or count == table.num_rows:
+            return [data], count
+        return kept_slices(data, lengths, keep), count
 
     def write_encoded(self, pieces: Iterable[pa.Buffer | bytes | memoryview] | Spilled, rows: int) -> None:
         """Append rows already serialised by ``encode`` (of this format), in order, from memory or a file."""
@@ -102,8 +114,8 @@ class FeedWriter(ABC):
 
     @classmethod
     @abstractmethod
-    def _encode_table(cls, table: pa.Table) -> Pieces:
-        """Serialise one non-empty chunk of checked string columns."""
+    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
+        """Serialise one non-empty chunk of checked string columns: the bytes, and each row's length."""
 
     @classmethod
     def _table(cls, df: pd.DataFrame) -> pa.Table:
@@ -151,10 +163,43 @@ class Spilled:
 def spill(pieces: Pieces, folder: str) -> Spilled:
     """Write serialised rows to a new file in ``folder``."""
     fd, path = tempfile.mkstemp(prefix=".chunk-", suffix=".part", dir=folder)
-    with open(fd, "wb", buffering=0) as fh:
-        for piece in pieces:
-            fh.write(memoryview(piece))
-    return Spilled(path, sum(memoryview(piece).nbytes for piece in pieces))
+    views = [memoryview(piece).cast("B") for piece in pieces]
+    try:
+        write_all(fd, views)
+    finally:
+        os.close(fd)
+    return Spilled(path, sum(view.nbytes for view in views))
+
+
+def write_all(fd: int, views: list[memoryview]) -> None:
+    """Write byte views to a file descriptor in order, many per system call (the kept rows of a chunk
+    can be hundreds of slices)."""
+    at = 0
+    while at < len(views):
+        written = os.writev(fd, views[at : at + _IOV_MAX])
+        while at < len(views) and written >= views[at].nbytes:  # whole views written
+            written -= views[at].nbytes
+            at += 1
+        if written:  # a view written in part: the rest goes next
+            views[at] = views[at][written:]
+
+
+def kept_slices(data: pa.Buffer, lengths: np.ndarray, keep: np.ndarray) -> Pieces:
+    """The bytes of the kept rows, as slices of ``data`` (rows laid end to end, of the given lengths)."""
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    edges = np.diff(np.concatenate(([0], keep.astype(np.int8), [0])))
+    first, stop = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # runs of kept rows
+    return [data.slice(int(a), int(b - a)) for a, b in zip(starts[first], ends[stop - 1], strict=True)]
+
+
+def row_bytes(rows: pa.Array | pa.ChunkedArray) -> tuple[pa.Buffer, np.ndarray]:
+    """A column of serialised rows as one buffer (sliced from its data, no copy) and each row's length."""
+    if isinstance(rows, pa.ChunkedArray):
+        rows = rows.chunk(0) if rows.num_chunks == 1 else rows.combine_chunks()
+    rows = rows.cast(STR)
+    data = value_buffers(rows)
+    return (data[0] if data else pa.py_buffer(b"")), np.diff(_offsets(rows))
 
 
 def value_buffers(values: pa.Array | pa.ChunkedArray) -> list[pa.Buffer]:
@@ -165,13 +210,31 @@ def value_buffers(values: pa.Array | pa.ChunkedArray) -> list[pa.Buffer]:
         if chunk.null_count:
             raise ValueError("cannot take the bytes of a string array holding nulls")
         chunk = chunk.cast(STR)
-        offsets_buf, data_buf = chunk.buffers()[1:3]
+        data_buf = chunk.buffers()[2]
         if len(chunk) == 0 or data_buf is None:
             continue
-        offsets = np.frombuffer(offsets_buf, dtype=np.int64)
-        start, end = int(offsets[chunk.offset]), int(offsets[chunk.offset + len(chunk)])
-        out.append(data_buf.slice(start, end - start))
+        offsets = _offsets(chunk)
+        out.append(data_buf.slice(int(offsets[0]), int(offsets[-1] - offsets[0])))
     return out
+
+
+def byte_counts(values: pa.ChunkedArray, byte: bytes) -> np.ndarray:
+    """How often an ASCII byte occurs in each value of a string column (a scan of the raw data)."""
+    counts = [np.zeros(0, dtype=np.int64)]
+    for chunk in values.chunks:
+        chunk = chunk.cast(STR)
+        offsets = _offsets(chunk)
+        data = np.frombuffer(chunk.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
+        rows = np.searchsorted(offsets - offsets[0], np.flatnonzero(data == ord(byte)), side="right") - 1
+        counts.append(np.bincount(rows, minlength=len(chunk)))
+    return np.concatenate(counts)
+
+
+def _offsets(chunk: pa.Array) -> np.ndarray:
+    """Where each value of a large_string array starts in its data buffer, and where the last ends."""
+    if len(chunk) == 0:
+        return np.zeros(1, dtype=np.int64)
+    return np.frombuffer(chunk.buffers()[1], dtype=np.int64)[chunk.offset : chunk.offset + len(chunk) + 1]
 
 
 def present_bytes(values: pa.Array | pa.ChunkedArray, candidates: bytes) -> bytes:

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from writer_samples import CHANNEL, platform_frame
 
 from feedgen.writers import FORMATS, platform_of, writer_class
-from feedgen.writers.base import Channel, FeedWriter, present_bytes, value_buffers
+from feedgen.writers.base import (
+    Channel,
+    FeedWriter,
+    byte_counts,
+    kept_slices,
+    present_bytes,
+    spill,
+    value_buffers,
+    write_all,
+)
 
 
 @pytest.mark.parametrize("fmt_name", list(FORMATS))
@@ -117,3 +130,67 @@ def test_sample_frame_is_platform_ready() -> None:
         df = platform_frame(platform)
         assert all(str(t) == "str" for t in df.dtypes)
         assert not df.isna().any().any()
+
+
+def _joined(pieces: list[pa.Buffer | bytes]) -> bytes:
+    return b"".join(memoryview(piece).tobytes() for piece in pieces)
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+@given(keep=st.lists(st.booleans(), min_size=6, max_size=6))
+@settings(max_examples=40, deadline=None)
+def test_encode_with_keep_writes_exactly_the_kept_rows(fmt: str, keep: list[bool]) -> None:
+    """Rows serialised whole and then sliced must be the bytes of serialising only the kept rows."""
+    frame = platform_frame(platform_of(fmt))
+    frame.loc[1, "title"] = 'He said "hi", then\nleft\r\n'  # quotes, commas and line breaks change lengths
+    frame.loc[2, "description"] = '"""'
+    mask = np.array(keep)
+    pieces, count = writer_class(fmt).encode(frame, mask)
+    expected, expected_count = writer_class(fmt).encode(frame[mask].reset_index(drop=True))
+    assert count == expected_count == mask.sum()
+    assert _joined(pieces) == _joined(expected)
+
+
+def test_kept_slices_cut_runs_of_rows() -> None:
+    data = pa.py_buffer(b"aaBcccDDe")
+    lengths = np.array([2, 1, 3, 2, 1])
+    assert _joined(kept_slices(data, lengths, np.array([True, False, True, False, True]))) == b"aaccce"
+    assert len(kept_slices(data, lengths, np.array([True, True, True, False, False]))) == 1
+    assert kept_slices(data, lengths, np.zeros(5, dtype=bool)) == []
+
+
+def test_byte_counts_per_value_over_chunks_and_slices() -> None:
+    arr = pa.array(['a"b"', "", '"', "x"], pa.large_string())
+    chunked = pa.chunked_array([arr.slice(0, 1), arr.slice(1, 3)])
+    assert byte_counts(chunked, b'"').tolist() == [2, 0, 1, 0]
+    assert byte_counts(pa.chunked_array([], pa.large_string()), b'"').tolist() == []
+
+
+def test_write_all_finishes_views_that_writev_writes_in_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = os.writev
+    calls = []
+
+    def at_most_five_bytes(fd: int, views: list[memoryview]) -> int:
+        calls.append(len(views))
+        head, left = [], 5
+        for view in views:
+            head.append(view[:left])
+            left -= len(head[-1])
+        return real(fd, head)
+
+    monkeypatch.setattr(os, "writev", at_most_five_bytes)
+    path = tmp_path / "out"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    write_all(fd, [memoryview(b) for b in (b"abc", b"", b"defghij", b"k")])
+    os.close(fd)
+    assert path.read_bytes() == b"abcdefghijk"
+    assert len(calls) == 3
+
+
+def test_spill_writes_pieces_in_order_and_blocks_read_them_back(tmp_path: Path) -> None:
+    spilled = spill([b"ab", pa.py_buffer(b"cd"), b""], str(tmp_path))
+    assert spilled.size == 4
+    assert b"".join(bytes(block) for block in spilled.blocks(size=3)) == b"abcd"
+    assert list(tmp_path.iterdir()) == []
