@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,18 +34,6 @@ class _Closable(Protocol):
     def closed(self) -> bool: ...
 
     def close(self) -> None: ...
-
-
-class _Folder:
-    """A temporary folder as a handle that ``run`` closes (removes) with its files."""
-
-    def __init__(self, folder: tempfile.TemporaryDirectory[str]) -> None:
-        self.folder = folder
-        self.closed = False
-
-    def close(self) -> None:
-        self.folder.cleanup()
-        self.closed = True
 
 
 _MAX_LABEL_VALUES = 1000
@@ -199,11 +186,6 @@ def run(
                 digests[fmt] = fh
                 writers[fmt] = writer_class(fmt)(fh, job.channel)
         label_values: dict[str, set[str]] = {label: set() for label in job.labels}
-        spill_dir: str | None = None
-        if writers:  # each chunk's feed rows wait in files beside the feeds, not in memory, until their turn
-            folder = tempfile.TemporaryDirectory(prefix=".chunks-", dir=job.out)
-            handles.append(_Folder(folder))
-            spill_dir = folder.name
         plan = pipeline.ChunkPlan(
             ctx=ctx,
             formats=job.formats,
@@ -211,27 +193,14 @@ def run(
             labels=job.labels,
             encode=bool(writers),
             rejects=rejects_file is not None,
-            spill=spill_dir,
         )
+        sinks = pipeline.Sinks(writers, rejects_file)
         chunks = read_chunks(job.source, CATALOG_COLUMNS, job.columns)
-        for result in pipeline.results(chunks, plan, job.jobs):
-            for fmt, stats in report.formats.items():
-                counts = result.platforms[platform_of(fmt)]
-                stats.rows_read += result.rows
-                stats.written += counts.written
-                stats.rejected_by_reason.update(counts.rejected_by_reason)
-                stats.warnings_by_reason.update(counts.warnings_by_reason)
-                if fmt in writers:
-                    writers[fmt].write_encoded(*result.encoded[fmt])
-            for label, values in result.label_values.items():
-                if len(label_values[label]) <= _MAX_LABEL_VALUES:
-                    label_values[label].update(values)
-            report.issues += result.issues
-            if rejects_file is not None:
-                rejects_file.write(result.rejects_text)
-            report.rows_read += result.rows
-            if progress:
-                progress(result.rows)
+        with pipeline.lean_memory():
+            for result in pipeline.results(chunks, plan, sinks, job.jobs):  # rows written by then
+                _tally(report, label_values, result)
+                if progress:
+                    progress(result.rows)
         for writer in writers.values():
             writer.close()
         for handle in handles:
@@ -261,6 +230,21 @@ def run(
                 handle.close()
         for item in staged:
             item.discard()
+
+
+def _tally(report: FeedReport, label_values: dict[str, set[str]], result: pipeline.ChunkResult) -> None:
+    """Add one chunk's counts and label values to the run's."""
+    for fmt, stats in report.formats.items():
+        counts = result.platforms[platform_of(fmt)]
+        stats.rows_read += result.rows
+        stats.written += counts.written
+        stats.rejected_by_reason.update(counts.rejected_by_reason)
+        stats.warnings_by_reason.update(counts.warnings_by_reason)
+    for label, values in result.label_values.items():
+        if len(label_values[label]) <= _MAX_LABEL_VALUES:
+            label_values[label].update(values)
+    report.issues += result.issues
+    report.rows_read += result.rows
 
 
 def _finish(job: FeedJob, report: FeedReport, staged: list[publish.Staged], force: bool) -> None:

@@ -1,35 +1,88 @@
-"""One chunk's whole way from raw rows to serialised feed rows, serially or on every core.
+"""One chunk's whole way from raw rows to feed rows in the files, serially or on every core.
 
-``process`` is a pure function of a raw chunk: clean it once, check it once per platform, and
-serialise each format's rows and the chunk's rejects, so that a worker process can do it all and
-hand back bytes and counts. ``results`` runs it chunk by chunk in input order, in worker processes
-when there is more than one chunk and more than one job, with at most ``jobs + 1`` chunks in flight.
-Only the id check runs in the caller, because a duplicate may sit in any earlier chunk.
+``process`` takes a raw chunk through cleaning (once), the checks of each platform and the
+serialisation of every format, and appends the rows to the feed files itself, in input order: a
+worker thread that finishes chunk *n* writes it once chunk *n - 1* is written (``Turns``). So no
+chunk's rows wait in memory or on disk for another thread to copy them. ``results`` runs the chunks
+on worker threads, at most ``jobs + 1`` at a time; most of the work is in Arrow and numpy kernels,
+which let go of the GIL. Only the id check runs in the caller, because a duplicate may sit in any
+earlier chunk.
 """
 
 from __future__ import annotations
 
-import itertools
-import multiprocessing
 import os
+import threading
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
+from typing import IO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from feedgen import catalog, issues, validate
+from feedgen.errors import FeedgenError
 from feedgen.platforms import PLATFORMS
 from feedgen.sources import ROW
 from feedgen.writers import platform_of, writer_class
-from feedgen.writers.base import Pieces, Spilled, spill
+from feedgen.writers.base import FeedWriter
+
+
+class Cancelled(FeedgenError):
+    """A chunk stopped because another one failed (that one's error is the one reported)."""
+
+
+class Turns:
+    """Each output written chunk after chunk in input order, by whichever thread made the chunk's rows."""
+
+    def __init__(self) -> None:
+        """No chunk written yet."""
+        self._changed = threading.Condition()
+        self._next: Counter[str] = Counter()
+        self._stop_from: int | None = None  # chunks from this index on are cancelled
+
+    def take(self, output: str, index: int, write: Callable[[], None]) -> None:
+        """Wait until chunk ``index - 1`` is written to ``output``, then run ``write``."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._next[output] == index or self._stopped(index))
+            if self._stopped(index):
+                raise Cancelled(f"chunk {index}: stopped, as an earlier step failed")
+        try:
+            write()
+        except BaseException:
+            self.fail(index)
+            raise
+        with self._changed:
+            self._next[output] += 1
+            self._changed.notify_all()
+
+    def fail(self, index: int = 0) -> None:
+        """Cancel chunk ``index`` and every later one (the earlier ones still get their turns)."""
+        with self._changed:
+            self._stop_from = index if self._stop_from is None else min(index, self._stop_from)
+            self._changed.notify_all()
+
+    def _stopped(self, index: int) -> bool:
+        return self._stop_from is not None and index >= self._stop_from
+
+
+@dataclass
+class Sinks:
+    """Where the chunks' rows go: each format's writer and the rejects.csv file (None: no rejects)."""
+
+    writers: dict[str, FeedWriter]
+    rejects: IO[str] | None = None
+    turns: Turns = field(default_factory=Turns)
 
 
 @dataclass(frozen=True)
 class ChunkPlan:
-    """What every chunk is turned into (small and picklable: it travels to the workers)."""
+    """What every chunk is turned into."""
 
     ctx: catalog.CleanContext
     formats: tuple[str, ...]
@@ -39,8 +92,6 @@ class ChunkPlan:
     encode: bool = True
     #: serialise the chunk's issues as rejects.csv rows
     rejects: bool = True
-    #: a folder for each format's serialised rows (so they never wait in memory); None keeps them there
-    spill: str | None = None
 
     @property
     def platforms(self) -> list[str]:
@@ -59,15 +110,29 @@ class PlatformCounts:
 
 @dataclass
 class ChunkResult:
-    """One chunk, done: counts, the rows of every format as bytes, rejects.csv text, label values."""
+    """One chunk, done and written: its counts and label values."""
 
     rows: int
     platforms: dict[str, PlatformCounts]
-    #: per format: its rows serialised (in memory, or spilled to a file) and how many there are
-    encoded: dict[str, tuple[Pieces | Spilled, int]]
     issues: int
-    rejects_text: str
     label_values: dict[str, set[str]]
+
+
+@contextmanager
+def lean_memory() -> Iterator[None]:
+    """Arrow's jemalloc pool for the duration, where this pyarrow has one: with worker threads it
+    holds on to less freed memory than the default pool (mimalloc), so the peak stays lower."""
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow built without jemalloc
+        yield
+        return
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pool)
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
 
 
 def duplicates(tracker: catalog.IdTracker, chunk: pd.DataFrame) -> np.ndarray:
@@ -75,13 +140,25 @@ def duplicates(tracker: catalog.IdTracker, chunk: pd.DataFrame) -> np.ndarray:
     return tracker.duplicates(catalog.clean_ids(chunk["id"])).to_numpy(dtype=bool)
 
 
-def process(chunk: pd.DataFrame, duplicate: np.ndarray, plan: ChunkPlan) -> ChunkResult:
-    """Clean, check and serialise one raw chunk; ``duplicate`` flags the ids seen before."""
+def process(
+    chunk: pd.DataFrame, duplicate: np.ndarray, plan: ChunkPlan, sinks: Sinks, index: int = 0
+) -> ChunkResult:
+    """Clean, check and serialise one raw chunk, the ``index``-th, and write its rows into ``sinks``
+    in their turn; ``duplicate`` flags the ids seen before."""
+    try:
+        return _process(chunk, duplicate, plan, sinks, index)
+    except BaseException:
+        sinks.turns.fail(index)  # the later chunks must not wait for this one's turn
+        raise
+
+
+def _process(
+    chunk: pd.DataFrame, duplicate: np.ndarray, plan: ChunkPlan, sinks: Sinks, index: int
+) -> ChunkResult:
     clean, found = catalog.clean(chunk, plan.ctx)
     clean["_duplicate"] = pd.Series(duplicate, index=clean.index)
     facts = validate.Facts(clean)
     counts: dict[str, PlatformCounts] = {}
-    encoded: dict[str, tuple[Pieces | Spilled, int]] = {}
     chunk_issues = [found]
     for platform in plan.platforms:
         checked = validate.check(clean, PLATFORMS[platform], plan.country, plan.labels, facts=facts)
@@ -91,19 +168,24 @@ def process(chunk: pd.DataFrame, duplicate: np.ndarray, plan: ChunkPlan) -> Chun
             continue
         rows = validate.frame(clean, PLATFORMS[platform], plan.labels)
         for fmt in plan.formats:
-            if platform_of(fmt) == platform:
+            if platform_of(fmt) == platform and fmt in sinks.writers:
                 pieces, count = writer_class(fmt).encode(rows, keep)
-                encoded[fmt] = (spill(pieces, plan.spill) if plan.spill else pieces), count
+                sinks.turns.take(fmt, index, partial(sinks.writers[fmt].write_encoded, pieces, count))
                 del pieces  # one format's bytes in memory at a time
     merged = issues.concat(chunk_issues)
+    rejects = sinks.rejects
+    if plan.rejects and rejects is not None:
+        sinks.turns.take("rejects.csv", index, partial(_write_text, rejects, issues.csv_text(merged)))
     return ChunkResult(
         rows=len(chunk),
         platforms=counts,
-        encoded=encoded,
         issues=len(merged),
-        rejects_text=issues.csv_text(merged) if plan.rejects else "",
         label_values={label: set(clean[column].unique()) for label, column in plan.labels.items()},
     )
+
+
+def _write_text(fh: IO[str], text: str) -> None:
+    fh.write(text)
 
 
 def _platform(
@@ -126,51 +208,28 @@ def _platform(
 
 
 def results(
-    chunks: Iterable[pd.DataFrame], plan: ChunkPlan, jobs: int | None = None
+    chunks: Iterable[pd.DataFrame], plan: ChunkPlan, sinks: Sinks, jobs: int | None = None
 ) -> Iterator[ChunkResult]:
-    """Every chunk processed, in input order; with ``jobs`` > 1 (default: every core), in worker processes.
-
-    A catalog of one chunk runs here, so it never pays for starting the workers.
-    """
+    """Every chunk processed and written, results in input order; with ``jobs`` > 1 (default: one per
+    core), on that many worker threads."""
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     tracker = catalog.IdTracker()
-    source = iter(chunks)
-    first = next(source, None)
-    second = next(source, None) if first is not None else None
-    if first is None:
-        return
-    if workers <= 1 or second is None:
-        for chunk in _chain(first, second, source):
-            yield process(chunk, duplicates(tracker, chunk), plan)
+    if workers <= 1:
+        for index, chunk in enumerate(chunks):
+            yield process(chunk, duplicates(tracker, chunk), plan, sinks, index)
         return
     pending: deque[Future[ChunkResult]] = deque()
-    # forkserver, not fork: the reading process runs Arrow's thread pools, which a fork would copy mid-use
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        # the workers take about half a second to start: hand them the next chunks, and do the first
-        # one here meanwhile instead of waiting
-        head_duplicates = duplicates(tracker, first)
-        rest = itertools.chain([second], source)
-        del second
-        for chunk in itertools.islice(rest, workers):
-            pending.append(pool.submit(process, chunk, duplicates(tracker, chunk), plan))
-        del chunk
-        yield process(first, head_duplicates, plan)
-        del first
-        for chunk in rest:
-            pending.append(pool.submit(process, chunk, duplicates(tracker, chunk), plan))
-            del chunk
-            if len(pending) > workers:  # bounded: at most workers + 1 chunks in flight
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feed-chunk") as pool:
+        try:
+            for index, chunk in enumerate(chunks):
+                pending.append(pool.submit(process, chunk, duplicates(tracker, chunk), plan, sinks, index))
+                del chunk
+                if len(pending) > workers:  # bounded: at most workers + 1 chunks in flight
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-
-def _chain(
-    first: pd.DataFrame, second: pd.DataFrame | None, rest: Iterator[pd.DataFrame]
-) -> Iterator[pd.DataFrame]:
-    yield first
-    if second is not None:
-        yield second
-        yield from rest
+        except BaseException:  # a chunk failed, reading failed, or the caller stopped early
+            sinks.turns.fail(0)
+            for future in pending:
+                future.cancel()
+            raise

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Protocol, Self, TypeAlias
@@ -18,8 +16,6 @@ from feedgen.platforms import PLATFORMS
 if TYPE_CHECKING:
     import pandas as pd
 
-#: views per ``writev`` call (Linux's IOV_MAX)
-_IOV_MAX = 1024
 #: every column travels as large_string so that a big chunk never overflows 32-bit offsets
 STR = pa.large_string()
 #: a chunk's serialised rows: byte pieces to write one after the other (Arrow buffers, no copy)
@@ -78,11 +74,11 @@ class FeedWriter(ABC):
             return [data], count
         return kept_slices(data, lengths, keep), count
 
-    def write_encoded(self, pieces: Iterable[pa.Buffer | bytes | memoryview] | Spilled, rows: int) -> None:
-        """Append rows already serialised by ``encode`` (of this format), in order, from memory or a file."""
+    def write_encoded(self, pieces: Iterable[pa.Buffer | bytes | memoryview], rows: int) -> None:
+        """Append rows already serialised by ``encode`` (of this format), in order."""
         if self._closed:
             raise ValueError(f"{self.format} writer is closed; open a new one to write more rows")
-        for piece in pieces.blocks() if isinstance(pieces, Spilled) else pieces:
+        for piece in pieces:
             self.fh.write(memoryview(piece))
         self.rows += rows
 
@@ -139,49 +135,6 @@ class FeedWriter(ABC):
                 raise ValueError(f"column {name!r} holds {arr.null_count} missing values; use '' for empty")
             arrays.append(arr.cast(STR))
         return pa.Table.from_arrays(arrays, names=list(fields))
-
-
-@dataclass(frozen=True)
-class Spilled:
-    """One format's serialised rows of one chunk, in a file of their own until the caller copies them."""
-
-    path: str
-    size: int
-
-    def blocks(self, size: int = 1 << 22) -> Iterator[memoryview]:
-        """The bytes, a block at a time (the same buffer each time: use each block before the next);
-        the file is removed once read."""
-        buffer = bytearray(size)
-        try:
-            with open(self.path, "rb", buffering=0) as fh:
-                while n := fh.readinto(buffer):
-                    yield memoryview(buffer)[:n]
-        finally:
-            os.unlink(self.path)
-
-
-def spill(pieces: Pieces, folder: str) -> Spilled:
-    """Write serialised rows to a new file in ``folder``."""
-    fd, path = tempfile.mkstemp(prefix=".chunk-", suffix=".part", dir=folder)
-    views = [memoryview(piece).cast("B") for piece in pieces]
-    try:
-        write_all(fd, views)
-    finally:
-        os.close(fd)
-    return Spilled(path, sum(view.nbytes for view in views))
-
-
-def write_all(fd: int, views: list[memoryview]) -> None:
-    """Write byte views to a file descriptor in order, many per system call (the kept rows of a chunk
-    can be hundreds of slices)."""
-    at = 0
-    while at < len(views):
-        written = os.writev(fd, views[at : at + _IOV_MAX])
-        while at < len(views) and written >= views[at].nbytes:  # whole views written
-            written -= views[at].nbytes
-            at += 1
-        if written:  # a view written in part: the rest goes next
-            views[at] = views[at][written:]
 
 
 def kept_slices(data: pa.Buffer, lengths: np.ndarray, keep: np.ndarray) -> Pieces:

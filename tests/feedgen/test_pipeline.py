@@ -1,23 +1,30 @@
-"""The chunk pipeline: worker processes give the very files one process gives, in input order."""
+"""The chunk pipeline: worker threads write the very files one thread writes, in input order."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
+import threading
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from feedgen import build, catalog, issues, pipeline, validate
 from feedgen.config import CATALOG_COLUMNS
+from feedgen.errors import PublishError
 from feedgen.platforms import PLATFORMS
-from feedgen.writers import FORMATS, filename_of
+from feedgen.writers import FORMATS, filename_of, writer_class
+from feedgen.writers.base import Channel
 from tests.feedgen.helpers import LABELS, chunk, feed_job
 
 AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
+CHANNEL = Channel("Shop", "https://shop.example/", "Test")
 DESCRIPTIONS = [
     "<p>Tom &amp; Jerry &#8211; <b>bold</b></p><!-- hidden --><br/>end",
     "a < b &and; c > d<!-- two\nlines -->&copy 2024  &nbsp; x\u3000y",
@@ -84,18 +91,18 @@ def counts(folder: Path) -> dict[str, object]:
     }
 
 
-def test_worker_processes_write_the_files_one_process_writes(tmp_path: Path) -> None:
+def test_worker_threads_write_the_files_one_thread_writes(tmp_path: Path) -> None:
     source = messy_catalog(tmp_path / "messy.csv", 400)
     build.run(job(source, tmp_path / "serial", 400, jobs=1), as_of=AS_OF, force=True)
     build.run(job(source, tmp_path / "parallel", 37, jobs=2), as_of=AS_OF, force=True)
     assert outputs(tmp_path / "parallel") == outputs(tmp_path / "serial")
     leftovers = [p.name for p in (tmp_path / "parallel").iterdir() if p.name.startswith(".")]
-    assert leftovers == []  # the chunk files and their folder are gone
+    assert leftovers == []  # no temporary file is left
     assert counts(tmp_path / "parallel") == counts(tmp_path / "serial")
     assert json.loads((tmp_path / "serial" / "feed_report.json").read_text())["issues_in_rejects_csv"] > 400
 
 
-def test_validate_mode_in_workers_counts_like_one_process(tmp_path: Path) -> None:
+def test_validate_mode_on_threads_counts_like_one_thread(tmp_path: Path) -> None:
     source = messy_catalog(tmp_path / "messy.csv", 120)
     serial = build.run(job(source, tmp_path / "a", 120, jobs=1), publish_files=False, as_of=AS_OF, force=True)
     parallel = build.run(
@@ -113,11 +120,56 @@ def test_results_keep_input_order_and_find_duplicates_across_chunks() -> None:
     plan = pipeline.ChunkPlan(
         ctx=catalog.CleanContext(currency="JPY", as_of=AS_OF), formats=("meta-csv",), country="JP"
     )
-    results = list(pipeline.results(parts, plan, jobs=2))
+    fh = io.BytesIO()
+    sinks = pipeline.Sinks({"meta-csv": writer_class("meta-csv")(fh, CHANNEL)})
+    results = list(pipeline.results(parts, plan, sinks, jobs=2))
     assert [r.rows for r in results] == [len(p) for p in parts]
     assert sum(r.platforms["meta"].rejected_by_reason["id:duplicate_id"] for r in results) == 23
-    body = b"".join(bytes(piece) for r in results for piece in r.encoded["meta-csv"][0])
-    assert body.decode().splitlines()[0].startswith('"SKU-0",')
+    lines = fh.getvalue().decode().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == [f'"SKU-{i}"' for i in range(7)]
+
+
+def test_turns_write_in_index_order_whatever_order_threads_finish() -> None:
+    turns, written = pipeline.Turns(), []
+    threads = [
+        threading.Thread(target=turns.take, args=("out", i, partial(written.append, i))) for i in (3, 1, 0, 2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert written == [0, 1, 2, 3]
+
+
+def test_a_failed_chunk_cancels_the_later_ones_only() -> None:
+    turns, written = pipeline.Turns(), []
+    turns.fail(2)
+    with pytest.raises(pipeline.Cancelled):
+        turns.take("out", 3, partial(written.append, 3))
+    waiting = threading.Thread(target=turns.take, args=("out", 1, partial(written.append, 1)))
+    waiting.start()
+    turns.take("out", 0, partial(written.append, 0))
+    waiting.join(timeout=10)
+    assert written == [0, 1]
+
+
+def test_a_failing_chunk_stops_the_others_and_its_error_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk that fails must not leave later chunks waiting for its turn forever."""
+    source = messy_catalog(tmp_path / "messy.csv", 300)
+    real = catalog.clean
+
+    def clean(chunk: pd.DataFrame, ctx: catalog.CleanContext) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if int(chunk["_row"].iloc[0]) > 100:
+            raise PublishError("disk on fire")
+        return real(chunk, ctx)
+
+    monkeypatch.setattr(catalog, "clean", clean)
+    with pytest.raises(PublishError, match="disk on fire"):
+        build.run(job(source, tmp_path / "out", 25, jobs=2), as_of=AS_OF, force=True)
+    assert not (tmp_path / "out" / "meta.csv").exists()
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []
 
 
 def test_shared_facts_give_what_each_check_finds_alone(tmp_path: Path) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,9 +20,7 @@ from feedgen.writers.base import (
     byte_counts,
     kept_slices,
     present_bytes,
-    spill,
     value_buffers,
-    write_all,
 )
 
 
@@ -164,33 +160,3 @@ def test_byte_counts_per_value_over_chunks_and_slices() -> None:
     chunked = pa.chunked_array([arr.slice(0, 1), arr.slice(1, 3)])
     assert byte_counts(chunked, b'"').tolist() == [2, 0, 1, 0]
     assert byte_counts(pa.chunked_array([], pa.large_string()), b'"').tolist() == []
-
-
-def test_write_all_finishes_views_that_writev_writes_in_part(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = os.writev
-    calls = []
-
-    def at_most_five_bytes(fd: int, views: list[memoryview]) -> int:
-        calls.append(len(views))
-        head, left = [], 5
-        for view in views:
-            head.append(view[:left])
-            left -= len(head[-1])
-        return real(fd, head)
-
-    monkeypatch.setattr(os, "writev", at_most_five_bytes)
-    path = tmp_path / "out"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
-    write_all(fd, [memoryview(b) for b in (b"abc", b"", b"defghij", b"k")])
-    os.close(fd)
-    assert path.read_bytes() == b"abcdefghijk"
-    assert len(calls) == 3
-
-
-def test_spill_writes_pieces_in_order_and_blocks_read_them_back(tmp_path: Path) -> None:
-    spilled = spill([b"ab", pa.py_buffer(b"cd"), b""], str(tmp_path))
-    assert spilled.size == 4
-    assert b"".join(bytes(block) for block in spilled.blocks(size=3)) == b"abcd"
-    assert list(tmp_path.iterdir()) == []
