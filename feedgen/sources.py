@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from feedgen.config import SourceConfig
 from feedgen.errors import SourceError
+from feedgen.text import as_str
 
 ROW = "_row"
 _CSV_BLOCK = 1 << 20
@@ -253,9 +254,7 @@ def _to_logical(
     for name in logical:
         column = mapping.get(name, name)
         data[name] = (
-            raw[column].astype("str")
-            if column in raw.columns
-            else pd.Series("", index=raw.index, dtype="str")
+            as_str(raw[column]) if column in raw.columns else pd.Series("", index=raw.index, dtype="str")
         )
     return pd.DataFrame(data, index=raw.index)
 

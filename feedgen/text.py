@@ -64,6 +64,11 @@ _COMMON_KEYS = _COMMON_KEYS.astype("<u8")
 _NO_REFERENCE_AFTER = np.isin(np.arange(256), list(b"\t\n\f <&;"))
 
 
+#: pandas' default string dtype ("str": Arrow-backed, NaN for missing), as an object: comparing with it
+#: or converting to it costs less than spelling it "str" each time
+STR = pd.Series([], dtype="str").dtype
+
+
 def to_arrow(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """A pyarrow string array for a pandas string Series (no copy for pyarrow-backed strings)."""
     if isinstance(values, pd.Series):
@@ -76,9 +81,12 @@ def to_arrow(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array | pa.Ch
 
 def to_series(values: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
     """A pandas string Series from a pyarrow string array, its values placed by position on ``index``."""
-    series = values.to_pandas().astype("str")
-    series.index = index
-    return series
+    return pd.Series(values, dtype=STR, index=index, copy=False)
+
+
+def as_str(values: pd.Series) -> pd.Series:
+    """The Series with pandas' ``str`` dtype; itself when it has it already (no conversion to pay for)."""
+    return values if values.dtype == STR else values.astype(STR)
 
 
 def nfc(values: pa.Array) -> pa.Array:

@@ -223,7 +223,7 @@ def frame(clean: pd.DataFrame, platform: Platform, labels: dict[str, str]) -> pd
         derived[label] = _label_column(clean, labels.get(label), blank)
     # built only for the platform's fields, and made a frame in one step (not column by column)
     columns = {
-        field: (derived[field]() if field in derived else clean[field]).astype("str")
+        field: text.as_str(derived[field]() if field in derived else clean[field])
         for field in platform.fields
     }
     return pd.DataFrame(columns, index=clean.index, copy=False)
