@@ -180,7 +180,7 @@ def run(
             for fmt in job.formats:
                 item, fd = publish.stage(job.out / filename_of(fmt))
                 staged.append(item)
-                raw = open(fd, "wb", buffering=1 << 20)  # noqa: SIM115 - closed in finally
+                raw = open(fd, "wb", buffering=0)  # noqa: SIM115 - closed in finally; DigestFile writes in batches
                 fh = publish.DigestFile(raw, sync_every=_SYNC_EVERY)
                 handles.append(fh)
                 digests[fmt] = fh

@@ -27,6 +27,8 @@ class Sink(Protocol):
 
     def write(self, data: bytes | memoryview, /) -> int: ...
 
+    def writelines(self, pieces: Iterable[memoryview], /) -> None: ...
+
 
 @dataclass(frozen=True)
 class Channel:
@@ -78,8 +80,7 @@ class FeedWriter(ABC):
         """Append rows already serialised by ``encode`` (of this format), in order."""
         if self._closed:
             raise ValueError(f"{self.format} writer is closed; open a new one to write more rows")
-        for piece in pieces:
-            self.fh.write(memoryview(piece))
+        self.fh.writelines(memoryview(piece) for piece in pieces)
         self.rows += rows
 
     def close(self) -> None:
@@ -127,7 +128,10 @@ class FeedWriter(ABC):
             )
         arrays = []
         for name in fields:
-            arr = pa.array(df[name], from_pandas=True)
+            values = df[name].array
+            # an Arrow-backed column as it is, its chunks not joined into one (a copy)
+            arrow = getattr(values, "__arrow_array__", None)
+            arr = arrow() if arrow else pa.array(df[name], from_pandas=True)
             is_text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
             if not is_text and not (pa.types.is_null(arr.type) and len(arr) == 0):
                 raise ValueError(f"column {name!r} is {arr.type}, not str; map values to strings first")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
+
+import pytest
 
 from feedgen import publish
 
@@ -20,3 +23,36 @@ def test_sync_behind_changes_nothing_written(tmp_path: Path) -> None:
     data = b"".join(p + p for p in pieces)
     assert fh.closed and path.read_bytes() == data
     assert fh.size == len(data) and fh.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_writelines_after_buffered_writes_keeps_order(tmp_path: Path) -> None:
+    path = tmp_path / "feed.csv"
+    raw = open(path, "wb")  # noqa: SIM115 - closed below; buffered, so "head" waits in its buffer
+    fh = publish.DigestFile(raw)
+    raw.write(b"head,")
+    fh.writelines([b"a", memoryview(b"bc"), b"", b"d" * 5000])
+    fh.close()
+    assert path.read_bytes() == b"head," + b"abc" + b"d" * 5000
+    assert fh.hexdigest() == hashlib.sha256(b"abc" + b"d" * 5000).hexdigest()
+
+
+def test_writelines_finishes_views_that_writev_writes_in_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real, calls = os.writev, []
+
+    def at_most_five_bytes(fd: int, views: list[memoryview]) -> int:
+        calls.append(len(views))
+        head, left = [], 5
+        for view in views:
+            head.append(view[:left])
+            left -= len(head[-1])
+        return real(fd, head)
+
+    monkeypatch.setattr(os, "writev", at_most_five_bytes)
+    path = tmp_path / "out"
+    fh = publish.DigestFile(open(path, "wb", buffering=0))  # noqa: SIM115 - closed below
+    fh.writelines([b"abc", b"", b"defghij", b"k"])
+    fh.close()
+    assert path.read_bytes() == b"abcdefghijk" and fh.size == 11
+    assert len(calls) == 3
