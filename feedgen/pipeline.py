@@ -128,6 +128,9 @@ def lean_memory() -> Iterator[None]:
         yield
         return
     previous = pa.default_memory_pool()
+    if previous.backend_name == pool.backend_name:  # already (another build on another thread, say)
+        yield
+        return
     pa.set_memory_pool(pool)
     try:
         yield

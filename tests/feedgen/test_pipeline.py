@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from feedgen import build, catalog, issues, pipeline, validate
@@ -210,3 +211,18 @@ def test_serial_run_matches_jobs_default_on_one_chunk(tmp_path: Path) -> None:
     build.run(job(source, tmp_path / "a", 1000, jobs=None), as_of=AS_OF, force=True)
     build.run(job(source, tmp_path / "b", 1000, jobs=1), as_of=AS_OF, force=True)
     assert outputs(tmp_path / "a") == outputs(tmp_path / "b")
+
+
+def test_lean_memory_uses_jemalloc_inside_and_restores_the_pool() -> None:
+    before = pa.default_memory_pool().backend_name
+    with pipeline.lean_memory():
+        inside = pa.default_memory_pool().backend_name
+        with pipeline.lean_memory():  # nested: left as it is
+            assert pa.default_memory_pool().backend_name == inside
+        assert pa.default_memory_pool().backend_name == inside
+    assert pa.default_memory_pool().backend_name == before
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow has no jemalloc")
+    assert inside == "jemalloc"
