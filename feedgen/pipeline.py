@@ -169,12 +169,14 @@ def _process(
         counts[platform], keep = _platform(clean, checked, found, platform)
         if not plan.encode:
             continue
-        rows = validate.frame(clean, PLATFORMS[platform], plan.labels)
-        for fmt in plan.formats:
-            if platform_of(fmt) == platform and fmt in sinks.writers:
-                pieces, count = writer_class(fmt).encode(rows, keep)
-                sinks.turns.take(fmt, index, partial(sinks.writers[fmt].write_encoded, pieces, count))
-                del pieces  # one format's bytes in memory at a time
+        formats = [fmt for fmt in plan.formats if platform_of(fmt) == platform and fmt in sinks.writers]
+        if not formats:
+            continue
+        table = writer_class(formats[0]).table(validate.columns(clean, PLATFORMS[platform], plan.labels))
+        for fmt in formats:
+            pieces, count = writer_class(fmt).encode_table(table, keep)
+            sinks.turns.take(fmt, index, partial(sinks.writers[fmt].write_encoded, pieces, count))
+            del pieces  # one format's bytes in memory at a time
     merged = issues.concat(chunk_issues)
     rejects = sinks.rejects
     if plan.rejects and rejects is not None:

@@ -203,6 +203,11 @@ def check(
 def frame(clean: pd.DataFrame, platform: Platform, labels: dict[str, str]) -> pd.DataFrame:
     """The platform's output columns for every row of ``clean``; the rows ``check`` rejects are left
     out when they are serialised (``FeedWriter.encode``)."""
+    return pd.DataFrame(columns(clean, platform, labels), index=clean.index, copy=False)
+
+
+def columns(clean: pd.DataFrame, platform: Platform, labels: dict[str, str]) -> dict[str, pd.Series]:
+    """``frame``'s columns, by field in the platform's order, without making them a frame."""
     blank = pd.Series("", index=clean.index, dtype="str")
     derived: dict[str, Callable[[], pd.Series]] = {
         "sku_id": lambda: clean["id"],
@@ -221,12 +226,11 @@ def frame(clean: pd.DataFrame, platform: Platform, labels: dict[str, str]) -> pd
     }
     for label in LABELS:
         derived[label] = _label_column(clean, labels.get(label), blank)
-    # built only for the platform's fields, and made a frame in one step (not column by column)
-    columns = {
+    # built only for the platform's fields
+    return {
         field: text.as_str(derived[field]() if field in derived else clean[field])
         for field in platform.fields
     }
-    return pd.DataFrame(columns, index=clean.index, copy=False)
 
 
 def _label_column(clean: pd.DataFrame, column: str | None, blank: pd.Series) -> Callable[[], pd.Series]:

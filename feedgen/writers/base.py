@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar, Protocol, Self, TypeAlias
+from typing import ClassVar, Protocol, Self, TypeAlias
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from feedgen.platforms import PLATFORMS
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 #: every column travels as large_string so that a big chunk never overflows 32-bit offsets
 STR = pa.large_string()
@@ -67,7 +65,11 @@ class FeedWriter(ABC):
         ``keep`` (booleans, one per row) leaves the other rows out: every row is serialised, and the
         kept rows' bytes are sliced out of the result (no copy), instead of filtering every field first.
         """
-        table = cls._table(df)
+        return cls.encode_table(cls.table(df), keep)
+
+    @classmethod
+    def encode_table(cls, table: pa.Table, keep: np.ndarray | None = None) -> tuple[Pieces, int]:
+        """``encode`` for a chunk already checked and turned into Arrow by ``table``."""
         count = table.num_rows if keep is None else int(np.count_nonzero(keep))
         if not count:
             return [], 0
@@ -115,10 +117,11 @@ class FeedWriter(ABC):
         """Serialise one non-empty chunk of checked string columns: the bytes, and each row's length."""
 
     @classmethod
-    def _table(cls, df: pd.DataFrame) -> pa.Table:
-        """Check a chunk against the writer contract and turn it into an Arrow table of large strings."""
+    def table(cls, df: pd.DataFrame | Mapping[str, pd.Series]) -> pa.Table:
+        """Check a chunk (a frame, or its columns by name) against the writer contract and turn it into
+        an Arrow table of large strings; the formats of one platform take the same table."""
         fields = PLATFORMS[cls.platform].fields
-        columns = tuple(str(c) for c in df.columns)
+        columns = tuple(str(c) for c in (df.columns if isinstance(df, pd.DataFrame) else df))
         if columns != fields:
             missing = [f for f in fields if f not in columns]
             extra = [c for c in columns if c not in fields]

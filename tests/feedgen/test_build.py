@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from feedgen import build, validate
+from feedgen import build, publish
 from feedgen.errors import GuardError, PublishError
 from feedgen.writers import FORMATS, filename_of
 from tests.feedgen.helpers import feed_job
@@ -138,7 +138,7 @@ def test_failure_while_writing_leaves_old_feed(tmp_path: Path, monkeypatch: pyte
     def explode(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(validate, "frame", explode)  # the catalog is one chunk: it runs in this process
+    monkeypatch.setattr(publish.DigestFile, "writelines", explode)  # the disk fills up while rows are written
     with pytest.raises(PublishError, match=r"No space left on device.*previous feeds are kept") as info:
         build.run(job(out), as_of=AS_OF)
     assert info.value.exit_code == 1
