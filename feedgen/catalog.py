@@ -137,8 +137,7 @@ def clean(chunk: pd.DataFrame, ctx: CleanContext) -> tuple[pd.DataFrame, pd.Data
 
     out["id"] = clean_ids(out["id"])
     rows = pd.DataFrame({k: out[k] for k in (ROW, "id") if k in out}, index=index)  # for issues
-    for name in _SINGLE_LINE:
-        out[name] = _by_value(out[name], lambda s: _apply(s, text.clean_text))
+    out |= _clean_lines({name: out[name] for name in _SINGLE_LINE})
     out["description"] = _apply(
         out["description"], lambda a: text.clean_text(a, html_allowed=True, keep_lines=True)
     )
@@ -197,6 +196,28 @@ def _num(value: float) -> str:
 
 def _apply(series: pd.Series, fn: Callable[[pa.Array], pa.Array]) -> pd.Series:
     return text.to_series(fn(text.to_arrow(series)), series.index)
+
+
+def _clean_lines(columns: dict[str, pd.Series]) -> dict[str, pd.Series]:
+    """``text.clean_text`` of single-line columns, run once over all of them together (each step then
+    costs one call, not one per column) and over the distinct values of a column with few."""
+    parts: list[pa.Array] = []
+    codes: list[np.ndarray | None] = []
+    for values in columns.values():
+        value_codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        few = len(uniques) * 2 <= len(values)
+        part = text.to_arrow(pd.Series(uniques, dtype=text.STR) if few else values)
+        parts.append(part.cast(pa.large_string()))
+        codes.append(value_codes if few else None)
+    cleaned = text.clean_text(pa.concat_arrays(parts))
+    out, start = {}, 0
+    for (name, values), part, part_codes in zip(columns.items(), parts, codes, strict=True):
+        done = cleaned.slice(start, len(part))
+        start += len(part)
+        if part_codes is not None:
+            done = done.take(pa.array(part_codes))
+        out[name] = text.to_series(done, values.index)
+    return out
 
 
 def _by_value(values: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
