@@ -257,18 +257,32 @@ def _strip_tags(values: pa.Array) -> pa.Array:
 
 def collapse_spaces(values: pa.Array, keep_lines: bool) -> pa.Array:
     """Collapse runs of whitespace; with ``keep_lines`` keep at most one blank line between paragraphs."""
-    # the patterns match only where replacing changes something (a lone " " stays as it is). They
-    # run on every row: finding the rows that need them by a byte scan costs more than RE2 itself,
-    # as spaces and line breaks are everywhere in descriptions.
+    # the patterns match only where replacing changes something (a lone " " stays as it is). The
+    # first runs on every row: finding the rows that need it by a byte scan costs more than RE2
+    # itself, as spaces are everywhere in descriptions; line breaks are fewer (see _line_breaks).
     if keep_lines:
         out = pc.replace_substring_regex(values, _SPACES_KEEP_LINES, " ")
         # no two spaces touch now: 3+ line breaks with their spaces make one blank line, then
         # spaces next to the remaining line breaks go
-        out = pc.replace_substring_regex(out, r"(?: ?\n){3,} ?", "\n\n")
-        out = pc.replace_substring_regex(out, r" \n ?|\n ", "\n")
+        out = _by_chunk(_line_breaks, out)
     else:
         out = pc.replace_substring_regex(values, _SPACES_ONE_LINE, " ")
     return pc.utf8_trim_whitespace(out)
+
+
+def _line_breaks(values: pa.Array) -> pa.Array:
+    """The line-break passes of ``collapse_spaces`` (no two spaces touch in ``values``)."""
+    # Runs of 3+ breaks are in few rows: find them from the positions of the breaks (far fewer than
+    # spaces). A break "links" to the next when one space or nothing lies between, and three breaks
+    # linked in a row make a run (a superset: links may cross from row to row). Spaces beside a break
+    # are in most rows: that pass runs on all of them.
+    data = _data_bytes(values)
+    breaks = np.flatnonzero(data == ord("\n"))
+    gap = np.diff(breaks)
+    linked = (gap == 1) | ((gap == 2) & (data[breaks[:-1] + 1] == ord(" ")))
+    runs = _rows_of(values, breaks[:-2][linked[:-1] & linked[1:]])
+    out = _on_rows(values, runs, lambda some: pc.replace_substring_regex(some, r"(?: ?\n){3,} ?", "\n\n"))
+    return pc.replace_substring_regex(out, r" \n ?|\n ", "\n") if len(breaks) else out
 
 
 def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = False) -> pa.Array:

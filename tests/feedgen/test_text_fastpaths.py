@@ -132,3 +132,26 @@ def test_block_tag_pattern_matches_as_case_insensitive_names(value: str) -> None
     assert pc.replace_substring_regex(arr, text._BLOCK_TAG, "\n").equals(
         pc.replace_substring_regex(arr, case_insensitive, "\n")
     )
+
+
+def collapse_reference(values: pa.Array) -> pa.Array:
+    """collapse_spaces(keep_lines=True) as plain passes over every row."""
+    out = pc.replace_substring_regex(values, text._SPACES_KEEP_LINES, " ")
+    out = pc.replace_substring_regex(out, r"(?: ?\n){3,} ?", "\n\n")
+    out = pc.replace_substring_regex(out, r" \n ?|\n ", "\n")
+    return pc.utf8_trim_whitespace(out)
+
+
+spaced = st.lists(
+    st.sampled_from([" ", "  ", "\n", "\n\n", "\t", "\r", "\u00a0", "\u3000", "a", "bc"]), max_size=12
+)
+
+
+@given(st.lists(spaced.map("".join), min_size=1, max_size=6), st.integers(0, 5))
+@settings(max_examples=400, deadline=None)
+def test_line_break_passes_on_some_rows_equal_plain_passes(values: list[str], start: int) -> None:
+    arr = pa.array(values)
+    assert text.collapse_spaces(arr, keep_lines=True).equals(collapse_reference(arr))
+    assert text.collapse_spaces(arr.slice(min(start, len(values))), keep_lines=True).equals(
+        collapse_reference(arr.slice(min(start, len(values))))
+    )
