@@ -30,7 +30,7 @@ from feedgen.errors import FeedgenError
 from feedgen.platforms import PLATFORMS
 from feedgen.sources import ROW
 from feedgen.writers import platform_of, writer_class
-from feedgen.writers.base import FeedWriter
+from feedgen.writers.base import FeedWriter, Shared
 
 
 class Cancelled(FeedgenError):
@@ -163,6 +163,7 @@ def _process(
     facts = validate.Facts(clean)
     counts: dict[str, PlatformCounts] = {}
     chunk_issues = [found]
+    shared: Shared = {}  # work one format does that another can reuse
     for platform in plan.platforms:
         checked = validate.check(clean, PLATFORMS[platform], plan.country, plan.labels, facts=facts)
         chunk_issues.append(checked)
@@ -174,7 +175,7 @@ def _process(
             continue
         table = writer_class(formats[0]).table(validate.columns(clean, PLATFORMS[platform], plan.labels))
         for fmt in formats:
-            pieces, count = writer_class(fmt).encode_table(table, keep)
+            pieces, count = writer_class(fmt).encode_table(table, keep, shared)
             sinks.turns.take(fmt, index, partial(sinks.writers[fmt].write_encoded, pieces, count))
             del pieces  # one format's bytes in memory at a time
     merged = issues.concat(chunk_issues)

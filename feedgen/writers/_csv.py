@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from feedgen.writers.base import FeedWriter, byte_counts, present_bytes, row_bytes, scalar
+from feedgen.writers.base import FeedWriter, Shared, byte_counts, present_bytes, row_bytes, scalar
 
 #: Arrow quotes every string under "needed" (so inner quotes are doubled and commas, CR and LF are safe)
 _CSV_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="needed", delimiter=",", eol="\n")
@@ -24,7 +24,7 @@ class CsvWriter(FeedWriter):
         return (",".join(self.fields) + "\n").encode()
 
     @classmethod
-    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
+    def _encode_rows(cls, table: pa.Table, shared: Shared) -> tuple[pa.Buffer, np.ndarray]:
         sink = pa.BufferOutputStream()
         pa_csv.write_csv(table, sink, _CSV_OPTIONS)
         data = sink.getvalue()
@@ -45,7 +45,7 @@ class TsvWriter(FeedWriter):
         return ("\t".join(self.fields) + "\n").encode()
 
     @classmethod
-    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
+    def _encode_rows(cls, table: pa.Table, shared: Shared) -> tuple[pa.Buffer, np.ndarray]:
         return row_bytes(join_fields([flatten_column(col) for col in table.columns], "\t", "\n"))
 
 

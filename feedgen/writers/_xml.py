@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypeAlias, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from feedgen.errors import PublishError
-from feedgen.writers.base import STR, FeedWriter, present_bytes, row_bytes, scalar
+from feedgen.writers.base import STR, FeedWriter, Shared, column_key, present_bytes, row_bytes, scalar
 
 G_NS: Final = "http://base.google.com/ns/1.0"
 #: Meta and Google both refuse a feed with a line longer than this; each item is one line
@@ -38,20 +38,40 @@ def escape_column(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return col
 
 
-def element_values(table: pa.Table) -> list[tuple[str, pa.ChunkedArray, np.ndarray | None]]:
-    """Each field's escaped values and where they are empty (None: nowhere); fields empty everywhere go."""
+def element_values(
+    table: pa.Table, shared: Shared | None = None
+) -> list[tuple[str, pa.ChunkedArray, np.ndarray | None]]:
+    """Each field's escaped values and where they are empty (None: nowhere); fields empty everywhere go.
+
+    With ``shared``, a column the chunk's other XML format has escaped already is not escaped again.
+    """
     out = []
     for name in table.column_names:
         col = table.column(name)
-        empty = pc.equal(pc.binary_length(col), 0)
-        n_empty = pc.sum(empty).as_py() or 0
-        if n_empty == len(col):
-            continue
-        value = escape_column(col)
-        if name in REPEATED:
-            value = pc.replace_substring(value, ",", f"</g:{name}><g:{name}>")
-        out.append((name, value, _flags(empty) if n_empty else None))
+        key = ("xml", name if name in REPEATED else "", column_key(col))
+        if shared is None or key not in shared:
+            value = _element_value(name, col)
+            if shared is not None:
+                shared[key] = (col, value)  # the column too: its buffers must outlive the key
+        else:
+            value = cast(tuple[pa.ChunkedArray, _Value], shared[key])[1]
+        if value is not None:
+            out.append((name, *value))
     return out
+
+
+_Value: TypeAlias = "tuple[pa.ChunkedArray, np.ndarray | None] | None"
+
+
+def _element_value(name: str, col: pa.ChunkedArray) -> _Value:
+    empty = pc.equal(pc.binary_length(col), 0)
+    n_empty = pc.sum(empty).as_py() or 0
+    if n_empty == len(col):
+        return None
+    value = escape_column(col)
+    if name in REPEATED:
+        value = pc.replace_substring(value, ",", f"</g:{name}><g:{name}>")
+    return value, (_flags(empty) if n_empty else None)
 
 
 def _flags(mask: pa.ChunkedArray) -> np.ndarray:
@@ -104,10 +124,10 @@ class RssWriter(FeedWriter):
         return b"</channel></rss>\n"
 
     @classmethod
-    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
+    def _encode_rows(cls, table: pa.Table, shared: Shared) -> tuple[pa.Buffer, np.ndarray]:
         # one argument per value and one per run of markup between two values (a scalar where
         # neither value is ever empty), instead of an open and a close tag per value
-        values = element_values(table)
+        values = element_values(table, shared)
         if not values:
             return row_bytes(pa.array(["<item></item>\n"] * table.num_rows, STR))
         bounds: list[tuple[str, np.ndarray | None] | None] = [None, *((n, e) for n, _, e in values), None]

@@ -18,6 +18,8 @@ from feedgen.platforms import PLATFORMS
 STR = pa.large_string()
 #: a chunk's serialised rows: byte pieces to write one after the other (Arrow buffers, no copy)
 Pieces: TypeAlias = "list[pa.Buffer | bytes]"
+#: work on one chunk that its formats share, by a key of their choosing (see ``column_key``)
+Shared: TypeAlias = "dict[tuple[object, ...], object]"
 
 
 class Sink(Protocol):
@@ -68,12 +70,18 @@ class FeedWriter(ABC):
         return cls.encode_table(cls.table(df), keep)
 
     @classmethod
-    def encode_table(cls, table: pa.Table, keep: np.ndarray | None = None) -> tuple[Pieces, int]:
-        """``encode`` for a chunk already checked and turned into Arrow by ``table``."""
+    def encode_table(
+        cls, table: pa.Table, keep: np.ndarray | None = None, shared: Shared | None = None
+    ) -> tuple[Pieces, int]:
+        """``encode`` for a chunk already checked and turned into Arrow by ``table``.
+
+        ``shared`` (one dict per chunk, the same for every format of it) keeps work that another
+        format of the chunk can reuse, such as a column escaped for XML.
+        """
         count = table.num_rows if keep is None else int(np.count_nonzero(keep))
         if not count:
             return [], 0
-        data, lengths = cls._encode_rows(table)
+        data, lengths = cls._encode_rows(table, {} if shared is None else shared)
         if keep is None or count == table.num_rows:
             return [data], count
         return kept_slices(data, lengths, keep), count
@@ -113,7 +121,7 @@ class FeedWriter(ABC):
 
     @classmethod
     @abstractmethod
-    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
+    def _encode_rows(cls, table: pa.Table, shared: Shared) -> tuple[pa.Buffer, np.ndarray]:
         """Serialise one non-empty chunk of checked string columns: the bytes, and each row's length."""
 
     @classmethod
@@ -142,6 +150,15 @@ class FeedWriter(ABC):
                 raise ValueError(f"column {name!r} holds {arr.null_count} missing values; use '' for empty")
             arrays.append(arr.cast(STR))
         return pa.Table.from_arrays(arrays, names=list(fields))
+
+
+def column_key(col: pa.ChunkedArray) -> tuple[object, ...]:
+    """Where a column's values lie in memory: two columns with the same key hold the same values
+    (while both are alive), as the formats of one platform, or fields passed through unchanged, do."""
+    return tuple(
+        (chunk.offset, len(chunk), *(buf.address if buf is not None else 0 for buf in chunk.buffers()))
+        for chunk in col.chunks
+    )
 
 
 def kept_slices(data: pa.Buffer, lengths: np.ndarray, keep: np.ndarray) -> Pieces:

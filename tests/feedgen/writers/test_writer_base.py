@@ -13,11 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from writer_samples import CHANNEL, platform_frame
 
-from feedgen.writers import FORMATS, platform_of, writer_class
+from feedgen.writers import FORMATS, _xml, platform_of, writer_class
+from feedgen.writers._xml import escape_column as col_escape
 from feedgen.writers.base import (
     Channel,
     FeedWriter,
     byte_counts,
+    column_key,
     kept_slices,
     present_bytes,
     value_buffers,
@@ -160,3 +162,49 @@ def test_byte_counts_per_value_over_chunks_and_slices() -> None:
     chunked = pa.chunked_array([arr.slice(0, 1), arr.slice(1, 3)])
     assert byte_counts(chunked, b'"').tolist() == [2, 0, 1, 0]
     assert byte_counts(pa.chunked_array([], pa.large_string()), b'"').tolist() == []
+
+
+def test_formats_sharing_work_write_what_each_writes_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Meta and Google XML of one chunk share escaped columns; the bytes must not change."""
+    meta = platform_frame("meta")
+    meta.loc[0, "title"] = "Tea & <Cakes>"
+    meta.loc[1, "description"] = "a\r\nb & c"
+    google_own = platform_frame("google")
+    # the fields both platforms write alike are the very same columns, as validate.columns makes them
+    same = [f for f in google_own if f in meta and f != "availability"]
+    google = {str(f): meta[f] if f in same else google_own[f] for f in google_own}
+    escaped: list[pa.ChunkedArray] = []
+
+    def counting(col: pa.ChunkedArray) -> pa.ChunkedArray:
+        escaped.append(col)
+        return col_escape(col)
+
+    monkeypatch.setattr(_xml, "escape_column", counting)
+    keep = np.array([True, False, True, True, True, True])
+    formats: dict[str, pd.DataFrame | dict[str, pd.Series]] = {
+        "meta-xml": meta,
+        "google-xml": google,
+        "meta-csv": meta,
+        "google-tsv": google,
+    }
+
+    def encode_all(shared: dict[tuple[object, ...], object] | None) -> tuple[dict[str, bytes], int]:
+        escaped.clear()
+        out = {}
+        for fmt, columns in formats.items():
+            cls = writer_class(fmt)
+            out[fmt] = _joined(cls.encode_table(cls.table(columns), keep, shared)[0])
+        return out, len(escaped)
+
+    together, escapes_shared = encode_all({})
+    alone, escapes_alone = encode_all(None)
+    assert together == alone
+    assert escapes_shared < escapes_alone  # google-xml did not escape the fields it shares again
+
+
+def test_column_key_tells_apart_arrays_of_the_same_shape() -> None:
+    a = pa.chunked_array([pa.array(["x", "yy"], pa.large_string())])
+    b = pa.chunked_array([pa.array(["x", "zz"], pa.large_string())])
+    assert column_key(a) == column_key(a.cast(pa.large_string()))  # the same buffers
+    assert column_key(a) != column_key(b)
+    assert column_key(a) != column_key(pa.chunked_array([a.chunk(0).slice(1)]))
