@@ -173,7 +173,8 @@ def _process(
         formats = [fmt for fmt in plan.formats if platform_of(fmt) == platform and fmt in sinks.writers]
         if not formats:
             continue
-        table = writer_class(formats[0]).table(validate.columns(clean, PLATFORMS[platform], plan.labels))
+        columns = validate.columns(clean, PLATFORMS[platform], plan.labels, shared)
+        table = writer_class(formats[0]).table(columns)
         for fmt in formats:
             pieces, count = writer_class(fmt).encode_table(table, keep, shared)
             sinks.turns.take(fmt, index, partial(sinks.writers[fmt].write_encoded, pieces, count))

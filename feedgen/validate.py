@@ -206,8 +206,26 @@ def frame(clean: pd.DataFrame, platform: Platform, labels: dict[str, str]) -> pd
     return pd.DataFrame(columns(clean, platform, labels), index=clean.index, copy=False)
 
 
-def columns(clean: pd.DataFrame, platform: Platform, labels: dict[str, str]) -> dict[str, pd.Series]:
-    """``frame``'s columns, by field in the platform's order, without making them a frame."""
+def columns(
+    clean: pd.DataFrame,
+    platform: Platform,
+    labels: dict[str, str],
+    shared: dict[tuple[object, ...], object] | None = None,
+) -> dict[str, pd.Series]:
+    """``frame``'s columns, by field in the platform's order, without making them a frame.
+
+    With ``shared`` (one dict per chunk), a column derived with the same settings for another
+    platform is that very column, so the writers can tell it apart as the same values.
+    """
+    shared = {} if shared is None else shared
+    # what each derived column reads of the platform's settings (the others read none)
+    settings: dict[str, tuple[object, ...]] = {
+        "description": (platform.max_length.get("description"),),
+        "availability": tuple(sorted(platform.availability.items())),
+        "gender": tuple(sorted(platform.genders)),
+        "age_group": tuple(sorted(platform.age_groups)),
+        "additional_image_link": (platform.max_additional_images,),
+    }
     blank = pd.Series("", index=clean.index, dtype="str")
     derived: dict[str, Callable[[], pd.Series]] = {
         "sku_id": lambda: clean["id"],
@@ -226,11 +244,17 @@ def columns(clean: pd.DataFrame, platform: Platform, labels: dict[str, str]) -> 
     }
     for label in LABELS:
         derived[label] = _label_column(clean, labels.get(label), blank)
+
+    def column(field: str) -> pd.Series:
+        if field not in derived:
+            return clean[field]
+        key = ("column", field, *settings.get(field, ()))
+        if key not in shared:
+            shared[key] = text.as_str(derived[field]())
+        return cast(pd.Series, shared[key])
+
     # built only for the platform's fields
-    return {
-        field: text.as_str(derived[field]() if field in derived else clean[field])
-        for field in platform.fields
-    }
+    return {field: text.as_str(column(field)) for field in platform.fields}
 
 
 def _label_column(clean: pd.DataFrame, column: str | None, blank: pd.Series) -> Callable[[], pd.Series]:

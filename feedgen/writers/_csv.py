@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from feedgen.writers.base import FeedWriter, Shared, byte_counts, present_bytes, row_bytes, scalar
+from feedgen.writers.base import FeedWriter, Shared, byte_counts, column_key, present_bytes, row_bytes, scalar
 
 #: Arrow quotes every string under "needed" (so inner quotes are doubled and commas, CR and LF are safe)
 _CSV_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="needed", delimiter=",", eol="\n")
@@ -25,6 +27,15 @@ class CsvWriter(FeedWriter):
 
     @classmethod
     def _encode_rows(cls, table: pa.Table, shared: Shared) -> tuple[pa.Buffer, np.ndarray]:
+        # Meta and TikTok CSV rows are the same bytes when their columns are the same (ids are
+        # the first column of both, under another name): serialise them once per chunk
+        key = ("csv", *(column_key(col) for col in table.columns))
+        if key not in shared:
+            shared[key] = (table, cls._csv_rows(table))  # the table too: its buffers must outlive the key
+        return cast(tuple[pa.Table, tuple[pa.Buffer, np.ndarray]], shared[key])[1]
+
+    @classmethod
+    def _csv_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
         sink = pa.BufferOutputStream()
         pa_csv.write_csv(table, sink, _CSV_OPTIONS)
         data = sink.getvalue()

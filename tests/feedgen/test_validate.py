@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from feedgen import catalog, validate
 from feedgen.platforms import GOOGLE, META, PLATFORMS, TIKTOK
-from tests.feedgen.helpers import chunk
+from feedgen.writers import writer_class
+from tests.feedgen.helpers import LABELS, chunk
 
 CTX = catalog.CleanContext(currency="JPY", as_of=datetime(2026, 11, 20, tzinfo=UTC))
 
@@ -123,3 +125,31 @@ def test_frames_use_each_platforms_spelling() -> None:
 def test_identifier_exists_no_without_gtin_or_brand_mpn() -> None:
     clean, _ = catalog.clean(chunk({"gtin": "", "mpn": ""}, {"gtin": "", "mpn": "M-1"}), CTX)
     assert list(validate.frame(clean, GOOGLE, {})["identifier_exists"]) == ["no", ""]
+
+
+def test_shared_columns_are_the_same_objects_and_formats_write_what_they_write_alone() -> None:
+    rows = chunk(
+        {"gender": "female", "age_group": "teen", "gtin": "4901234567890", "title": 'A "quoted", title'},
+        {"description": "x" * 6000, "availability": "backorder", "additional_image_link": "https://a/1.jpg"},
+        {"brand": "", "mpn": "M-1"},
+        {"id": "SKU-1"},  # a duplicate: rejected everywhere
+    )
+    clean, _ = catalog.clean(
+        rows, catalog.CleanContext(currency="JPY", as_of=datetime(2026, 1, 1, tzinfo=UTC))
+    )
+    clean["_duplicate"] = catalog.IdTracker().duplicates(clean["id"])
+    shared: dict[tuple[object, ...], object] = {}
+    by_platform = {name: validate.columns(clean, PLATFORMS[name], LABELS, shared) for name in PLATFORMS}
+    assert by_platform["tiktok"]["availability"] is by_platform["meta"]["availability"]
+    assert by_platform["google"]["description"] is not by_platform["meta"]["description"]  # 5000 vs 9999
+    for name, columns in by_platform.items():
+        alone = validate.columns(clean, PLATFORMS[name], LABELS)
+        assert {f: list(c) for f, c in columns.items()} == {f: list(c) for f, c in alone.items()}
+    keeps = {"meta": np.array([True, True, True, False]), "tiktok": np.array([True, False, True, False])}
+    for fmt, name in (("meta-csv", "meta"), ("tiktok-csv", "tiktok")):
+        cls = writer_class(fmt)
+        together = cls.encode_table(cls.table(by_platform[name]), keeps[name], shared)[0]
+        alone_bytes = cls.encode_table(
+            cls.table(validate.columns(clean, PLATFORMS[name], LABELS)), keeps[name]
+        )[0]
+        assert b"".join(map(bytes, together)) == b"".join(map(bytes, alone_bytes))

@@ -208,3 +208,13 @@ def test_column_key_tells_apart_arrays_of_the_same_shape() -> None:
     assert column_key(a) == column_key(a.cast(pa.large_string()))  # the same buffers
     assert column_key(a) != column_key(b)
     assert column_key(a) != column_key(pa.chunked_array([a.chunk(0).slice(1)]))
+
+
+def test_shared_work_is_reused_only_for_the_same_columns() -> None:
+    meta, tiktok = platform_frame("meta"), platform_frame("tiktok")
+    tiktok.loc[0, "title"] = "Another title"
+    shared: dict[tuple[object, ...], object] = {}
+    for fmt, frame in (("meta-csv", meta), ("tiktok-csv", tiktok), ("meta-xml", meta)):
+        cls = writer_class(fmt)
+        table = cls.table(frame)
+        assert _joined(cls.encode_table(table, None, shared)[0]) == _joined(cls.encode_table(table)[0])
