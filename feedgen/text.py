@@ -119,21 +119,28 @@ def unescape(values: pa.Array) -> pa.Array:
 
 
 def _unescape(values: pa.Array) -> pa.Array:
+    return _unescape_rows(values)[0]
+
+
+def _unescape_rows(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """``unescape``, and the rows it decoded by the general path (the only ones that may have gained
+    a control character: none of the common entities decodes to one)."""
+    none = np.zeros(0, dtype=np.int64)
     data = _data_bytes(values)
     amp = np.flatnonzero(data == ord("&"))
     # an "&" followed by a space, "<", "&", ";" (or nothing) starts no reference: "Sakura & Co." stays
     amp = amp[amp + 1 < len(data)]
     amp = amp[~_NO_REFERENCE_AFTER[data[amp + 1]]]
     if not len(amp):
-        return values
+        return values, none
     # Rows whose every reference is one of the common entities are decoded by a byte pass; the rest
     # (numeric forms, rarer names, "&" that starts nothing) go through the exact, general path.
     kind = _common_entity_at(values, amp)
     general = _rows_of(values, amp[kind < 0])
     if not len(general):
-        return _decode_known(values, amp, kind)
+        return _decode_known(values, amp, kind), none
     common = np.setdiff1d(_rows_of(values, amp), general, assume_unique=True)
-    return _on_rows(_on_rows(values, common, _decode_common), general, _decode)
+    return _on_rows(_on_rows(values, common, _decode_common), general, _decode), general
 
 
 def _common_entity_at(values: pa.Array, amp: np.ndarray) -> np.ndarray:
@@ -287,12 +294,16 @@ def _line_breaks(values: pa.Array) -> pa.Array:
 
 def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = False) -> pa.Array:
     """The full cleaning of one text column, in the order that keeps every step exact."""
-    out = nfc(strip_controls(values))
-    out = unescape(out)
+    if isinstance(values, pa.ChunkedArray):
+        return pa.chunked_array([clean_text(c, html_allowed, keep_lines) for c in values.chunks], values.type)
+    out, general = _unescape_rows(strip_controls(values))
     if html_allowed:
         out = strip_tags(out)
-    out = strip_controls(out)  # entities may have decoded to control characters
-    return collapse_spaces(out, keep_lines)
+    # numeric references may have decoded to control characters (the common entities never do)
+    out = _on_rows(out, general, strip_controls)
+    # NFC last: a decoded entity or a removed tag may have put a base character and a combining
+    # mark side by side ("&lt;" before U+0338 composes to U+226E)
+    return collapse_spaces(nfc(out), keep_lines)
 
 
 def _offsets(values: pa.Array) -> np.ndarray:

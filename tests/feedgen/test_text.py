@@ -223,3 +223,18 @@ def test_clean_text_on_chunks_equals_clean_text_on_one_array(values: list[str]) 
 def test_to_series_places_values_by_position_on_any_index() -> None:
     series = text.to_series(pa.array(["a", "b"], type=pa.large_string()), pd.Index([7, 3]))
     assert series.tolist() == ["a", "b"] and series.index.tolist() == [7, 3]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("x &lt;\u0338 y", "x \u226e y"),  # a decoded "<" composes with the mark after it
+        ("e<b>\u0301</b>", "\u00e9"),  # a removed tag left a base and its mark side by side
+        ("e&#769; caf&eacute;", "\u00e9 caf\u00e9"),
+        ("a&#11;b&#x7f;c&#0;", "abc\ufffd"),  # as html.unescape: no control character comes back
+    ],
+)
+def test_clean_text_is_nfc_after_entities_and_tags(raw: str, expected: str) -> None:
+    cleaned = text.clean_text(pa.array([raw]), html_allowed=True, keep_lines=True)[0].as_py()
+    assert cleaned == expected
+    assert cleaned == unicodedata.normalize("NFC", cleaned)
