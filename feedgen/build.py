@@ -55,7 +55,7 @@ class FeedJob:
     labels: dict[str, str] = field(default_factory=dict)
     price_bands: tuple[float, ...] = (1000.0, 3000.0, 10000.0, 30000.0)
     max_shrink: float = 0.2
-    #: worker processes for cleaning, checking and serialising (None: one per core; 1: all in this one)
+    #: worker threads for cleaning, checking and serialising (None: one per core; 1: all in this thread)
     jobs: int | None = None
 
     @classmethod

@@ -62,7 +62,7 @@ class FeedWriter(ABC):
 
     @classmethod
     def encode(cls, df: pd.DataFrame, keep: np.ndarray | None = None) -> tuple[Pieces, int]:
-        """The bytes of one chunk's rows and their count, without a file (so a worker process can do it).
+        """The bytes of one chunk's rows and their count, without a file (so a worker thread can make them).
 
         ``keep`` (booleans, one per row) leaves the other rows out: every row is serialised, and the
         kept rows' bytes are sliced out of the result (no copy), instead of filtering every field first.
