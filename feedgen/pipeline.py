@@ -126,7 +126,7 @@ def lean_memory() -> Iterator[None]:
     """Arrow's jemalloc pool for the duration, where this pyarrow has one: with worker threads it
     holds on to less freed memory than the default pool (mimalloc), so the peak stays lower. Its
     freed pages go back to the system after 100 ms (a setting of the jemalloc pool, left so): about
-    40 MB less peak at 500,000 products, and no slower that the benchmark could tell."""
+    40 MB less peak at 500,000 products, with no slowdown the benchmark could see."""
     try:
         pool = pa.jemalloc_memory_pool()
         pa.jemalloc_set_decay_ms(_DECAY_MS)
