@@ -88,6 +88,7 @@ _AGE = {
     "infant": "infant",
     "newborn": "newborn",
 }
+_DROPPED = "sale price dropped"
 #: canonical availability tokens a shopper can buy now or soon (used by pairing too)
 BUYABLE = frozenset({"in_stock", "preorder", "backorder"})
 
@@ -244,68 +245,39 @@ def _sale(
     out: dict[str, pd.Series], price: pd.DataFrame, rows: pd.DataFrame, ctx: CleanContext
 ) -> tuple[tuple[pd.Series, pd.Series], pd.DataFrame]:
     """Sale price and window after the rules; invalid, not lower or ended sales go, with a warning."""
-    has = out["sale_price"].str.strip() != ""
-    sale_price = pd.Series("", index=rows.index, dtype="str")
-    window = pd.Series("", index=rows.index, dtype="str")
+    has = _flag(pc.not_equal(pc.utf8_trim_whitespace(text.to_arrow(out["sale_price"])), ""))
     if not has.any():
-        return (sale_price, window), issues.empty()
+        blank = pd.Series("", index=rows.index, dtype="str")
+        return (blank, blank.copy()), issues.empty()
     parsed = money.parse_column(out["sale_price"], out["currency"], amounts=False)
-    windows = _window_cache(out["sale_price_effective_date"], ctx.as_of)
-    win_text = out["sale_price_effective_date"].map({k: w[0] for k, w in windows.items()}).astype("str")
-    win_error = out["sale_price_effective_date"].map({k: w[1] for k, w in windows.items()}).astype("str")
-    bad = has & (parsed["error"] != "")
-    not_lower = has & ~bad & (price["error"] == "") & ~(parsed["value"] < price["value"])
+    codes, spellings = pd.factorize(out["sale_price_effective_date"], use_na_sentinel=False)
+    windows = [_window(str(spelling), ctx.as_of) for spelling in spellings]  # once per distinct window
+    win_text = np.array([w[0] for w in windows], dtype=object)[codes]
+    win_error = np.array([w[1] for w in windows], dtype=object)[codes]
+    error = parsed["error"].to_numpy(dtype=object)
+    bad = has & (error != "")
+    lower = (parsed["value"] < price["value"]).to_numpy(dtype=bool)  # False where either is missing
+    not_lower = has & ~bad & (price["error"] == "").to_numpy(dtype=bool) & ~lower
     ended = has & ~bad & ~not_lower & (win_error == "ended")
     bad_window = has & ~bad & ~not_lower & (win_error == "unparseable")
     keep = has & ~bad & ~not_lower & ~ended & ~bad_window
     sale_price = parsed["text"].where(keep, "")
-    window = win_text.where(keep, "")
-    found = [
-        issues.collect(
-            rows,
-            bad & (parsed["error"] == error),
-            issues.ALL,
-            "sale_price",
-            f"sale_price_{error}",
-            WARNING,
-            "sale price dropped",
-        )
-        for error in parsed["error"][bad].unique()
-    ]
-    found += [
-        issues.collect(
-            rows,
-            not_lower,
-            issues.ALL,
-            "sale_price",
-            "sale_price_not_lower",
-            WARNING,
-            "sale price not lower than price; dropped",
-        ),
-        issues.collect(
-            rows,
-            ended,
-            issues.ALL,
-            "sale_price_effective_date",
-            "sale_expired",
-            WARNING,
-            "sale window ended; sale price dropped",
-        ),
-        issues.collect(
-            rows,
+    window = pd.Series(np.where(keep, win_text, ""), index=rows.index, dtype="str")
+    found = issues.Collector(rows, issues.ALL)
+    for reason in pd.unique(error[bad]):
+        found.add(bad & (error == reason), "sale_price", f"sale_price_{reason}", WARNING, _DROPPED)
+    for mask, field, reason, detail in (
+        (not_lower, "sale_price", "sale_price_not_lower", "sale price not lower than price; dropped"),
+        (ended, "sale_price_effective_date", "sale_expired", f"sale window ended; {_DROPPED}"),
+        (
             bad_window,
-            issues.ALL,
             "sale_price_effective_date",
             "sale_window_unparseable",
-            WARNING,
-            "expected start/end in ISO 8601; sale price dropped",
+            f"expected start/end in ISO 8601; {_DROPPED}",
         ),
-    ]
-    return (sale_price, window), issues.concat(found)
-
-
-def _window_cache(values: pd.Series, as_of: datetime) -> dict[str, tuple[str, str]]:
-    return {v: _window(v, as_of) for v in values.unique()}
+    ):
+        found.add(mask, field, reason, WARNING, detail)
+    return (sale_price, window), found.frame()
 
 
 def _window(value: str, as_of: datetime) -> tuple[str, str]:
