@@ -299,7 +299,7 @@ def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = 
     out, general = _unescape_rows(strip_controls(values))
     if html_allowed:
         out = strip_tags(out)
-    # numeric references may have decoded to control characters (the common entities never do)
+    # numeric references may decode to control characters ("&#12;", "&#x81;"); the common entities never do
     out = _on_rows(out, general, strip_controls)
     # NFC last: a decoded entity or a removed tag may have put a base character and a combining
     # mark side by side ("&lt;" before U+0338 composes to U+226E)

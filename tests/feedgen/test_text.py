@@ -231,7 +231,8 @@ def test_to_series_places_values_by_position_on_any_index() -> None:
         ("x &lt;\u0338 y", "x \u226e y"),  # a decoded "<" composes with the mark after it
         ("e<b>\u0301</b>", "\u00e9"),  # a removed tag left a base and its mark side by side
         ("e&#769; caf&eacute;", "\u00e9 caf\u00e9"),
-        ("a&#11;b&#x7f;c&#0;", "abc\ufffd"),  # as html.unescape: no control character comes back
+        ("a&#11;b&#x7f;c&#0;", "abc\ufffd"),  # html.unescape drops these itself
+        ("a&#12;b&#x81;c&#x9d;d", "abcd"),  # html.unescape gives form feed, U+0081, U+009D: removed after
     ],
 )
 def test_clean_text_is_nfc_after_entities_and_tags(raw: str, expected: str) -> None:
