@@ -95,7 +95,7 @@ def nfc(values: pa.Array) -> pa.Array:
 
 
 def _nfc(values: pa.Array) -> pa.Array:
-    if _data_bytes(values).max(initial=0) < 0x80:  # all ASCII
+    if data_bytes(values).max(initial=0) < 0x80:  # all ASCII
         return values
     rows = np.flatnonzero(~_bools(pc.string_is_ascii(values), missing=True))
     if len(rows):
@@ -109,7 +109,7 @@ def strip_controls(values: pa.Array) -> pa.Array:
 
 
 def _strip_controls(values: pa.Array) -> pa.Array:
-    rows = _rows_of(values, _controls_at(_data_bytes(values)))
+    rows = _rows_of(values, _controls_at(data_bytes(values)))
     return _on_rows(values, rows, lambda some: pc.replace_substring_regex(some, _CONTROL, ""))
 
 
@@ -126,7 +126,7 @@ def _unescape_rows(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """``unescape``, and the rows it decoded by the general path (the only ones that may have gained
     a control character: none of the common entities decodes to one)."""
     none = np.zeros(0, dtype=np.int64)
-    data = _data_bytes(values)
+    data = data_bytes(values)
     amp = np.flatnonzero(data == ord("&"))
     # an "&" followed by a space, "<", "&", ";" (or nothing) starts no reference: "Sakura & Co." stays
     amp = amp[amp + 1 < len(data)]
@@ -144,9 +144,9 @@ def _unescape_rows(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 
 def _common_entity_at(values: pa.Array, amp: np.ndarray) -> np.ndarray:
-    """For each "&" position of ``_data_bytes(values)``, the index of the ``_COMMON`` entity spelled
+    """For each "&" position of ``data_bytes(values)``, the index of the ``_COMMON`` entity spelled
     from there within its row, or -1."""
-    data, offsets = _data_bytes(values), _offsets(values)
+    data, offsets = data_bytes(values), value_offsets(values)
     starts = offsets - offsets[0]
     room = starts[np.searchsorted(starts, amp, side="right")] - amp  # bytes left in the row
     window = np.zeros((len(amp), 8), dtype=np.uint8)  # the 8 bytes from each "&" on, zeros past the end
@@ -173,15 +173,15 @@ def _entity_index(window: np.ndarray) -> np.ndarray:
 
 def _decode_common(values: pa.Array) -> pa.Array:
     """Decode the ``_COMMON`` entities of values whose every reference is one of them (a byte pass)."""
-    data = _data_bytes(values)
+    data = data_bytes(values)
     amp = np.flatnonzero(data == ord("&"))
     return _decode_known(values, amp, _common_entity_at(values, amp))
 
 
 def _decode_known(values: pa.Array, amp: np.ndarray, kind: np.ndarray) -> pa.Array:
     """Replace the entity of ``_COMMON`` index ``kind`` at each position ``amp`` of the values' bytes."""
-    data = _data_bytes(values)
-    offsets = _offsets(values)
+    data = data_bytes(values)
+    offsets = value_offsets(values)
     out, keep = data.copy(), np.ones(len(data), dtype=bool)
     shrink = np.zeros(len(amp), dtype=np.int64)  # bytes each reference gives up
     for k, (name, char) in enumerate(_COMMON):
@@ -251,7 +251,7 @@ def _strip_tags(values: pa.Array) -> pa.Array:
     if not pc.any(pc.match_substring(values, "<")).as_py():
         return values
     # comments are rare: find the rows with "<!--" from the (rare) "!" bytes, and run that pass there only
-    data = _data_bytes(values)
+    data = data_bytes(values)
     bang = np.flatnonzero(data == ord("!"))
     bang = bang[(bang >= 1) & (bang + 2 < len(data))]
     bang = bang[(data[bang - 1] == ord("<")) & (data[bang + 1] == ord("-")) & (data[bang + 2] == ord("-"))]
@@ -283,7 +283,7 @@ def _line_breaks(values: pa.Array) -> pa.Array:
     # spaces). A break "links" to the next when one space or nothing lies between, and three breaks
     # linked in a row make a run (a superset: links may cross from row to row). Spaces beside a break
     # are in most rows: that pass runs on all of them.
-    data = _data_bytes(values)
+    data = data_bytes(values)
     breaks = np.flatnonzero(data == ord("\n"))
     gap = np.diff(breaks)
     linked = (gap == 1) | ((gap == 2) & (data[breaks[:-1] + 1] == ord(" ")))
@@ -306,7 +306,7 @@ def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = 
     return collapse_spaces(nfc(out), keep_lines)
 
 
-def _offsets(values: pa.Array) -> np.ndarray:
+def value_offsets(values: pa.Array) -> np.ndarray:
     """Where each value of a (large_)string array starts in its data buffer, and where the last ends."""
     kind = {pa.string(): np.int32, pa.large_string(): np.int64}[values.type]
     if len(values) == 0:
@@ -314,16 +314,16 @@ def _offsets(values: pa.Array) -> np.ndarray:
     return np.frombuffer(values.buffers()[1], dtype=kind)[values.offset : values.offset + len(values) + 1]
 
 
-def _data_bytes(values: pa.Array) -> np.ndarray:
+def data_bytes(values: pa.Array) -> np.ndarray:
     """The UTF-8 bytes the values of a (large_)string array span: a view, respecting slices (null
     slots may span bytes too)."""
-    offsets, data = _offsets(values), values.buffers()[2]
+    offsets, data = value_offsets(values), values.buffers()[2]
     return np.frombuffer(data or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
 
 
 def _rows_of(values: pa.Array, positions: np.ndarray) -> np.ndarray:
-    """The rows that hold the given positions of ``_data_bytes(values)``."""
-    offsets = _offsets(values)
+    """The rows that hold the given positions of ``data_bytes(values)``."""
+    offsets = value_offsets(values)
     hit = np.zeros(len(values), dtype=bool)
     hit[np.searchsorted(offsets - offsets[0], positions, side="right") - 1] = True
     return np.flatnonzero(hit)

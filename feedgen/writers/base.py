@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from feedgen.platforms import PLATFORMS
+from feedgen.text import data_bytes, value_offsets
 
 #: every column travels as large_string so that a big chunk never overflows 32-bit offsets
 STR = pa.large_string()
@@ -176,7 +177,7 @@ def row_bytes(rows: pa.Array | pa.ChunkedArray) -> tuple[pa.Buffer, np.ndarray]:
         rows = rows.chunk(0) if rows.num_chunks == 1 else rows.combine_chunks()
     rows = rows.cast(STR)
     data = value_buffers(rows)
-    return (data[0] if data else pa.py_buffer(b"")), np.diff(_offsets(rows))
+    return (data[0] if data else pa.py_buffer(b"")), np.diff(value_offsets(rows))
 
 
 def value_buffers(values: pa.Array | pa.ChunkedArray) -> list[pa.Buffer]:
@@ -190,7 +191,7 @@ def value_buffers(values: pa.Array | pa.ChunkedArray) -> list[pa.Buffer]:
         data_buf = chunk.buffers()[2]
         if len(chunk) == 0 or data_buf is None:
             continue
-        offsets = _offsets(chunk)
+        offsets = value_offsets(chunk)
         out.append(data_buf.slice(int(offsets[0]), int(offsets[-1] - offsets[0])))
     return out
 
@@ -199,19 +200,10 @@ def byte_counts(values: pa.ChunkedArray, byte: bytes) -> np.ndarray:
     """How often an ASCII byte occurs in each value of a string column (a scan of the raw data)."""
     counts = [np.zeros(0, dtype=np.int64)]
     for chunk in values.chunks:
-        chunk = chunk.cast(STR)
-        offsets = _offsets(chunk)
-        data = np.frombuffer(chunk.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
-        rows = np.searchsorted(offsets - offsets[0], np.flatnonzero(data == ord(byte)), side="right") - 1
-        counts.append(np.bincount(rows, minlength=len(chunk)))
+        starts = value_offsets(chunk) - value_offsets(chunk)[0]
+        at = np.flatnonzero(data_bytes(chunk) == ord(byte))
+        counts.append(np.bincount(np.searchsorted(starts, at, side="right") - 1, minlength=len(chunk)))
     return np.concatenate(counts)
-
-
-def _offsets(chunk: pa.Array) -> np.ndarray:
-    """Where each value of a large_string array starts in its data buffer, and where the last ends."""
-    if len(chunk) == 0:
-        return np.zeros(1, dtype=np.int64)
-    return np.frombuffer(chunk.buffers()[1], dtype=np.int64)[chunk.offset : chunk.offset + len(chunk) + 1]
 
 
 def present_bytes(values: pa.Array | pa.ChunkedArray, candidates: bytes) -> bytes:

@@ -206,10 +206,10 @@ def test_strip_controls_and_nfc_on_slices_and_chunks(values: list[str | None], s
 
 def test_data_bytes_respects_slices() -> None:
     arr = large(["ab", None, "cde", "", "f"])
-    assert text._data_bytes(arr.slice(2, 2)).tobytes() == b"cde"
-    assert text._data_bytes(pa.array(["xy", "z"], type=pa.string()).slice(1)).tobytes() == b"z"
-    assert text._data_bytes(arr.slice(5)).tobytes() == b""
-    assert text._data_bytes(large([])).tobytes() == b""
+    assert text.data_bytes(arr.slice(2, 2)).tobytes() == b"cde"
+    assert text.data_bytes(pa.array(["xy", "z"], type=pa.string()).slice(1)).tobytes() == b"z"
+    assert text.data_bytes(arr.slice(5)).tobytes() == b""
+    assert text.data_bytes(large([])).tobytes() == b""
 
 
 @settings(max_examples=100, deadline=None)
