@@ -214,13 +214,13 @@ def _platform(
     keep = ~clean[ROW].isin(errors["row"]).to_numpy(dtype=bool)
     counts = PlatformCounts(
         written=int(keep.sum()),
-        rejected_by_reason=_tally(first["field"] + ":" + first["reason"]),
-        warnings_by_reason=_tally(warned["field"] + ":" + warned["reason"]),
+        rejected_by_reason=_count_each(first["field"] + ":" + first["reason"]),
+        warnings_by_reason=_count_each(warned["field"] + ":" + warned["reason"]),
     )
     return counts, keep
 
 
-def _tally(keys: pd.Series) -> Counter[str]:
+def _count_each(keys: pd.Series) -> Counter[str]:
     """How often each value occurs, counted column-wise (not by iterating the values)."""
     return Counter({str(key): int(n) for key, n in keys.value_counts(sort=False).items()})
 
