@@ -7,9 +7,12 @@ UTF-8 bytes, the rows it may change, and leaves the others alone.
 
 from __future__ import annotations
 
+import functools
 import html
+import unicodedata
 from collections.abc import Callable
 from html.entities import html5
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -62,6 +65,15 @@ _COMMON_KEYS, _COMMON_ORDER = (
 _COMMON_KEYS = _COMMON_KEYS.astype("<u8")
 #: bytes that, right after "&", mean no reference starts there (html.unescape's names exclude them)
 _NO_REFERENCE_AFTER = np.isin(np.arange(256), list(b"\t\n\f <&;"))
+#: the entity tables of the compiled pass: _NO_REFERENCE_AFTER, then _COMMON as names (padded to 8
+#: bytes) and their lengths, characters (padded to 4) and their lengths
+_ENTITY_TABLES = (
+    _NO_REFERENCE_AFTER,
+    np.array([list(name.ljust(8, b"\0")) for name, _ in _COMMON], dtype=np.uint8),
+    np.array([len(name) for name, _ in _COMMON], dtype=np.int64),
+    np.array([list(char.ljust(4, b"\0")) for _, char in _COMMON], dtype=np.uint8),
+    np.array([len(char) for _, char in _COMMON], dtype=np.int64),
+)
 
 
 #: pandas' default string dtype ("str": Arrow-backed, NaN for missing), as an object: comparing with it
@@ -293,9 +305,70 @@ def _line_breaks(values: pa.Array) -> pa.Array:
 
 
 def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = False) -> pa.Array:
-    """The full cleaning of one text column, in the order that keeps every step exact."""
+    """The full cleaning of one text column: controls out, HTML entities decoded, tags out (with
+    ``html_allowed``; block tags become line breaks), NFC, whitespace collapsed (with ``keep_lines``,
+    keeping line breaks and at most one blank line).
+
+    Most rows take one compiled pass (``text_kernel``); the rows it does not cover exactly take the
+    general path (``clean_text_general``), which defines the result.
+    """
     if isinstance(values, pa.ChunkedArray):
         return pa.chunked_array([clean_text(c, html_allowed, keep_lines) for c in values.chunks], values.type)
+    if not len(values):
+        return values
+    offsets = value_offsets(values)
+    valid = np.ones(len(values), dtype=bool) if not values.null_count else _bools(pc.is_valid(values))
+    out, out_offsets, general, unnormalized = _kernel().clean(
+        data_bytes(values), offsets, valid, html_allowed, keep_lines, *_ENTITY_TABLES, _nfc_safe()
+    )
+    validity = pc.is_valid(values).buffers()[1] if values.null_count else None
+    cleaned = pa.Array.from_buffers(
+        values.type, len(values), [validity, pa.py_buffer(out_offsets), pa.py_buffer(out)], values.null_count
+    )
+    cleaned = _on_rows(cleaned, np.flatnonzero(unnormalized), nfc)
+    return _on_rows(
+        cleaned,
+        np.flatnonzero(general),
+        lambda _: clean_text_general(values.filter(general), html_allowed, keep_lines),
+    )
+
+
+@functools.cache
+def _kernel() -> ModuleType:
+    """``text_kernel``, imported on first use: numba takes a fifth of a second to import, which every
+    command would pay at start otherwise."""
+    from feedgen import text_kernel
+
+    return text_kernel
+
+
+@functools.cache
+def _nfc_safe() -> np.ndarray:
+    """For each BMP code point: a text made only of such characters is NFC already (the character is
+    NFC_Quick_Check=Yes and has combining class 0; Unicode's quick check then answers "yes")."""
+    chars = [chr(code) for code in range(0x10000)]
+    safe = np.array(
+        [not unicodedata.combining(c) and unicodedata.is_normalized("NFC", c) for c in chars], dtype=bool
+    )
+    # "Maybe" characters: the second of a pair that composes (a mark or vowel sign after its base;
+    # Hangul vowels and final consonants compose by rule, not by the decomposition table). Pairs that
+    # compose beyond the BMP have their second character there too, off the fast path anyway.
+    for c in chars:
+        parts = unicodedata.decomposition(c).split()
+        if len(parts) == 2 and not parts[0].startswith("<") and unicodedata.is_normalized("NFC", c):
+            safe[int(parts[1], 16)] = False
+    safe[0x1161:0x1176] = False
+    safe[0x11A8:0x11C3] = False
+    safe[0xD800:0xE000] = False  # surrogates never reach here; keep them off the fast path anyway
+    return safe
+
+
+def clean_text_general(values: pa.Array, html_allowed: bool = False, keep_lines: bool = False) -> pa.Array:
+    """``clean_text`` by whole-column Arrow and RE2 passes, in the order that keeps every step exact:
+    the reference the compiled pass is held to, and the path of the rows it leaves."""
+    if isinstance(values, pa.ChunkedArray):
+        chunks = [clean_text_general(c, html_allowed, keep_lines) for c in values.chunks]
+        return pa.chunked_array(chunks, values.type)
     out, general = _unescape_rows(strip_controls(values))
     if html_allowed:
         out = strip_tags(out)

@@ -1,0 +1,96 @@
+"""The compiled pass (``text_kernel``) must clean every row exactly as the general path does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feedgen import text
+
+#: what shop texts hold, and what trips cleaning up: entities common and not, "&" that starts nothing,
+#: tags of every kind, comments, whitespace of every kind, controls, marks that compose, Hangul jamo
+_PIECES = [
+    *["&amp;", "&lt;", "&gt;", "&nbsp;", "&#8211;", "&hellip;", "&euro;", "&frac12;", "&lt;b&gt;"],
+    *["&", "& ", "&&", "&;", "&#", "&copy", "&amp", "&#38;", "&eacute;", "&#x27;", "&#12;", "&#x81;"],
+    *["&a\x01mp;", "&\x01", "&\x85amp;", "&amp;lt;", "&lt;!--", "&#776;", "&#x338;"],
+    *["<p>", "</P>", "<br/>", "<BR />", "< br>", "</ p>", "<li class='x'>", "<h7>", "<h2>", "</table>"],
+    *["<b>", "</b>", '<a href="x">', "<pre>", "<p<b>>", "<a<br>>", "<x\n>", "<1>", "<", ">", "/>"],
+    *["<!--", "-->", "<!-- c -->", "<div\tid=1>", "</tr>", "</ul>", "</ol>", "<hr>", "<p/x>"],
+    *[" ", "  ", "\n", "\n\n", "\n \n", " \n ", "\t", "\r", "\r\n", "\u00a0", "\u3000", "\u2000"],
+    *["\u2001", "\u2028", "\u2029", "\u202f", "\u205f", "\u1680", "\u200b", "\ufeff", "\u180e"],
+    *["\x00", "\x01", "\x0b", "\x0c", "\x1f", "\x7f", "\x80", "\x85", "\x9f", "\ufffe", "\uffff"],
+    *["e", "\u0301", "\u0338", "\u00e9", "\u212b", "\u2126", "\u1100", "\u1161", "\u11a8", "\uac00"],
+    *["\u304b", "\u3099", "\u30ac", "\u4e00", "\uf900", "\u0b47", "\u0b3e", "\U0001f642", "\U0001d15e"],
+    *["a", "Zz", "Sakura & Co.", "1,5", '"q"', "\u00b0", "\u2013"],
+]
+pieces = st.lists(st.sampled_from(_PIECES), max_size=14).map("".join)
+rows = st.lists(st.one_of(pieces, pieces, st.none()), max_size=8)
+
+
+def _both(values: pa.Array, html_allowed: bool, keep_lines: bool) -> tuple[list, list]:
+    fast = text.clean_text(values, html_allowed, keep_lines)
+    general = text.clean_text_general(values, html_allowed, keep_lines)
+    assert fast.type == values.type
+    fast.validate(full=True)
+    return fast.to_pylist(), general.to_pylist()
+
+
+@settings(max_examples=600, deadline=None)
+@given(rows, st.integers(0, 3), st.booleans(), st.booleans(), st.booleans())
+def test_compiled_pass_equals_general_path(
+    values: list[str | None], start: int, html_allowed: bool, keep_lines: bool, large: bool
+) -> None:
+    arr = pa.array(values, type=pa.large_string() if large else pa.string()).slice(min(start, len(values)))
+    fast, general = _both(arr, html_allowed, keep_lines)
+    assert fast == general
+
+
+@pytest.mark.parametrize(("html_allowed", "keep_lines"), [(True, True), (False, False)])
+@pytest.mark.parametrize("around", ["{}", "e{}", "\u304b{}\u3099", "\u1100{}", "{}\u0301", "<b>{}</b>\n"])
+def test_every_bmp_character_alone_and_beside_others(
+    html_allowed: bool, keep_lines: bool, around: str
+) -> None:
+    """Each code point of the BMP in a few neighbourhoods: the compiled pass leaves NFC to ``nfc``
+    only where a character may change, so a wrong entry in its table shows up here."""
+    codes = [c for c in range(0x10000) if not 0xD800 <= c < 0xE000]
+    arr = pa.array([around.format(chr(c)) for c in codes])
+    fast, general = _both(arr, html_allowed, keep_lines)
+    differ = [f"U+{codes[i]:04X}" for i in np.flatnonzero(np.array(fast, dtype=object) != np.array(general))]
+    assert not differ, differ[:20]
+
+
+def test_rows_the_pass_leaves_take_the_general_path() -> None:
+    values = pa.array(["caf&eacute; &amp; bar", "&copy 2024 <!-- x --> ok", "plain", None, "&#12;x"])
+    assert text.clean_text(values, html_allowed=True).to_pylist() == [
+        "caf\u00e9 & bar",
+        "\u00a9 2024 ok",
+        "plain",
+        None,
+        "x",
+    ]
+
+
+def test_whitespace_runs_keep_at_most_one_blank_line() -> None:
+    values = pa.array(["  a \u3000 b\t\r\n c \n\n\n d\u00a0\n \n e \n "])
+    assert text.clean_text(values, keep_lines=True).to_pylist() == ["a b\nc\n\nd\n\ne"]
+    assert text.clean_text(values).to_pylist() == ["a b c d e"]
+
+
+def test_empty_array_and_all_empty_values() -> None:
+    assert text.clean_text(pa.array([], type=pa.string())).to_pylist() == []
+    assert text.clean_text(pa.array(["", " ", None, "\x01"])).to_pylist() == ["", "", None, ""]
+
+
+_NAMES = ["br", "p", "div", "li", *(f"h{n}" for n in range(1, 8)), "tr", "ul", "ol", "table", "b", "hr"]
+_FORMS = ["<{}>", "</{}>", "<{} x='1'>", "<{}/>", "< {}>", "<\t{} />", "</{} >", "<{}\n>", "<{}", "</{}/>"]
+
+
+@pytest.mark.parametrize("keep_lines", [True, False])
+def test_every_tag_form_between_words(keep_lines: bool) -> None:
+    tags = [form.format(case(name)) for name in _NAMES for form in _FORMS for case in (str.lower, str.upper)]
+    arr = pa.array([f"a{tag}b" for tag in tags] + [f"a {tag} b" for tag in tags])
+    fast, general = _both(arr, True, keep_lines)
+    assert fast == general
