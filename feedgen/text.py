@@ -12,12 +12,13 @@ import html
 import unicodedata
 from collections.abc import Callable
 from html.entities import html5
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from feedgen import _cleantext
 
 # XML 1.0 forbids C0 controls except tab, LF, CR; C1 controls and DEL are junk in a feed too.
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\x{fffe}\x{ffff}]"
@@ -309,37 +310,44 @@ def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = 
     ``html_allowed``; block tags become line breaks), NFC, whitespace collapsed (with ``keep_lines``,
     keeping line breaks and at most one blank line).
 
-    Most rows take one compiled pass (``text_kernel``); the rows it does not cover exactly take the
+    Most rows take one compiled pass (``_cleantext.c``); the rows it does not cover exactly take the
     general path (``clean_text_general``), which defines the result.
     """
     if isinstance(values, pa.ChunkedArray):
         return pa.chunked_array([clean_text(c, html_allowed, keep_lines) for c in values.chunks], values.type)
     if not len(values):
         return values
-    offsets = value_offsets(values)
+    offsets = value_offsets(values).astype(np.int64)
+    offsets -= offsets[0]
     valid = np.ones(len(values), dtype=bool) if not values.null_count else _bools(pc.is_valid(values))
-    out, out_offsets, general, unnormalized = _kernel().clean(
-        data_bytes(values), offsets, valid, html_allowed, keep_lines, *_ENTITY_TABLES, _nfc_safe()
+    data = data_bytes(values)
+    out = np.empty(max(len(data), 1), dtype=np.uint8)
+    out_offsets = np.empty(len(values) + 1, dtype=np.int64)
+    general = np.empty(len(values), dtype=bool)
+    unnormalized = np.empty(len(values), dtype=bool)
+    size = _cleantext.clean(
+        data,
+        offsets,
+        valid,
+        html_allowed,
+        keep_lines,
+        *_ENTITY_TABLES,
+        _nfc_safe(),
+        out,
+        out_offsets,
+        general,
+        unnormalized,
     )
     validity = pc.is_valid(values).buffers()[1] if values.null_count else None
-    cleaned = pa.Array.from_buffers(
-        values.type, len(values), [validity, pa.py_buffer(out_offsets), pa.py_buffer(out)], values.null_count
-    )
+    kind = np.int64 if values.type == pa.large_string() else np.int32
+    buffers = [validity, pa.py_buffer(out_offsets.astype(kind, copy=False)), pa.py_buffer(out[:size])]
+    cleaned = pa.Array.from_buffers(values.type, len(values), buffers, values.null_count)
     cleaned = _on_rows(cleaned, np.flatnonzero(unnormalized), nfc)
     return _on_rows(
         cleaned,
         np.flatnonzero(general),
         lambda _: clean_text_general(values.filter(general), html_allowed, keep_lines),
     )
-
-
-@functools.cache
-def _kernel() -> ModuleType:
-    """``text_kernel``, imported on first use: numba takes a fifth of a second to import, which every
-    command would pay at start otherwise."""
-    from feedgen import text_kernel
-
-    return text_kernel
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""The compiled pass (``text_kernel``) must clean every row exactly as the general path does."""
+"""The compiled pass (``_cleantext.c``) must clean every row exactly as the general path does."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedgen import text
+from feedgen import _cleantext, text
 
 #: what shop texts hold, and what trips cleaning up: entities common and not, "&" that starts nothing,
 #: tags of every kind, comments, whitespace of every kind, controls, marks that compose, Hangul jamo
@@ -73,6 +73,14 @@ def test_rows_the_pass_leaves_take_the_general_path() -> None:
     ]
 
 
+def test_tags_spelled_with_entities_are_decoded_then_stripped() -> None:
+    values = pa.array(["&lt;b&gt;bold&lt;/b&gt; &amp;lt;i&amp;gt;", "&lt;p&gt;one&lt;br&gt;two"])
+    assert text.clean_text(values, html_allowed=True, keep_lines=True).to_pylist() == [
+        "bold &lt;i&gt;",
+        "one\ntwo",
+    ]
+
+
 def test_whitespace_runs_keep_at_most_one_blank_line() -> None:
     values = pa.array(["  a \u3000 b\t\r\n c \n\n\n d\u00a0\n \n e \n "])
     assert text.clean_text(values, keep_lines=True).to_pylist() == ["a b\nc\n\nd\n\ne"]
@@ -94,3 +102,31 @@ def test_every_tag_form_between_words(keep_lines: bool) -> None:
     arr = pa.array([f"a{tag}b" for tag in tags] + [f"a {tag} b" for tag in tags])
     fast, general = _both(arr, True, keep_lines)
     assert fast == general
+
+
+def _call(data: bytes, offsets: list[int], out_size: int | None = None) -> int:
+    n = len(offsets) - 1
+    buf = np.frombuffer(data, dtype=np.uint8)
+    return _cleantext.clean(
+        buf,
+        np.array(offsets, dtype=np.int64),
+        np.ones(n, dtype=bool),
+        True,
+        True,
+        *text._ENTITY_TABLES,
+        text._nfc_safe(),
+        np.empty(len(data) if out_size is None else out_size, dtype=np.uint8),
+        np.empty(n + 1, dtype=np.int64),
+        np.empty(n, dtype=bool),
+        np.empty(n, dtype=bool),
+    )
+
+
+def test_the_compiled_pass_refuses_buffers_it_would_overrun() -> None:
+    assert _call(b"a  b", [0, 4]) == 3
+    with pytest.raises(ValueError, match="outside data"):
+        _call(b"ab", [0, 3])
+    with pytest.raises(ValueError, match="decrease"):
+        _call(b"abc", [0, 2, 1, 3])
+    with pytest.raises(ValueError, match="out: 1 bytes, 4 needed"):
+        _call(b"abcd", [0, 4], out_size=1)

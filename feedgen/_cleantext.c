@@ -1,0 +1,381 @@
+/* One pass over a string column's UTF-8 bytes for the common case of feedgen.text.clean_text.
+ *
+ * Each row is copied once, then cleaned in place by short loops in the order clean_text gives:
+ * controls out and the common entities decoded (one loop), tags out (block tags become a line
+ * break), whitespace runs collapsed and the ends trimmed. Every loop writes at or before where it
+ * reads, so a row never needs more room than it had. A row the loops do not cover exactly (a
+ * reference other than the common entities, a control inside one, an HTML comment) is flagged, and
+ * feedgen.text cleans it by the general path. NFC is left to feedgen.text too: the last loop flags
+ * the rows holding a character outside the table of characters NFC keeps as they are.
+ *
+ * The loop runs without the GIL. feedgen/text.py holds the tables and the tests that hold this
+ * pass to the general path row for row.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define TAB 0x09
+#define LF 0x0A
+#define FF 0x0C
+#define CR 0x0D
+#define SP 0x20
+#define LT 0x3C
+#define GT 0x3E
+#define AMP 0x26
+#define SLASH 0x2F
+
+typedef struct {
+    const uint8_t *no_reference; /* [256]: no reference starts at "&" before this byte */
+    const uint8_t *names;        /* [count][8]: the common entities, "&" to ";" */
+    const int64_t *name_len;
+    const uint8_t *chars;        /* [count][4]: their UTF-8 */
+    const int64_t *char_len;
+    Py_ssize_t count;
+    const uint8_t *nfc_safe;     /* [65536]: NFC keeps a text of such characters as it is */
+} Tables;
+
+static uint8_t special[256];  /* bytes the first loop must look at */
+static uint8_t re2_space[256];  /* RE2's \s: tab, LF, FF, CR, space */
+static uint8_t space_byte[256]; /* \s and VT */
+
+static void init_bytes(void) {
+    for (int b = 0; b < 0x20; b++)
+        special[b] = (b != TAB && b != LF && b != CR);
+    special[0x7F] = special[0xC2] = special[0xEF] = special[AMP] = special[LT] = 1;
+    re2_space[SP] = re2_space[TAB] = re2_space[LF] = re2_space[FF] = re2_space[CR] = 1;
+    memcpy(space_byte, re2_space, sizeof space_byte);
+    space_byte[0x0B] = 1;
+}
+
+static inline uint8_t lower(uint8_t b) { return (b >= 0x41 && b <= 0x5A) ? (uint8_t)(b | 0x20) : b; }
+
+/* The index of the common entity spelled at data[r:end], or -1. */
+static Py_ssize_t entity_at(const uint8_t *data, Py_ssize_t r, Py_ssize_t end, const Tables *t) {
+    for (Py_ssize_t k = 0; k < t->count; k++) {
+        Py_ssize_t size = t->name_len[k];
+        if (r + size <= end && memcmp(data + r, t->names + 8 * k, (size_t)size) == 0)
+            return k;
+    }
+    return -1;
+}
+
+/* Copy data[start:end] to out[pos:] without C0 controls (but tab, LF, CR), DEL, C1 controls and
+ * U+FFFE/U+FFFF, decoding the common entities. Returns the end of the copy, or -1 when the row
+ * holds another reference; *lt tells whether the copy holds a "<". */
+static Py_ssize_t controls_and_entities(const uint8_t *data, Py_ssize_t start, Py_ssize_t end,
+                                        uint8_t *out, Py_ssize_t pos, const Tables *t, int *lt) {
+    Py_ssize_t r = start, w = pos;
+    *lt = 0;
+    while (r < end) {
+        uint8_t b = data[r];
+        if (!special[b]) {
+            out[w++] = b;
+            r++;
+        } else if (b == AMP) {
+            uint8_t next = r + 1 < end ? data[r + 1] : SP;
+            if (t->no_reference[next]) { /* "&" that starts nothing, as in "Sakura & Co." */
+                out[w++] = b;
+                r++;
+                continue;
+            }
+            /* a name spelled in the raw bytes is spelled the same once controls are out (names
+             * are printable ASCII); anything else, a control inside a reference too, goes general */
+            Py_ssize_t k = entity_at(data, r, end, t);
+            if (k < 0)
+                return -1;
+            memcpy(out + w, t->chars + 4 * k, (size_t)t->char_len[k]);
+            if (t->chars[4 * k] == LT)
+                *lt = 1;
+            w += t->char_len[k];
+            r += t->name_len[k];
+        } else if (b == LT) {
+            *lt = 1;
+            out[w++] = b;
+            r++;
+        } else if (b == 0xC2) {
+            if (r + 1 < end && data[r + 1] < 0xA0) /* U+0080..U+009F */
+                r += 2;
+            else
+                out[w++] = data[r++];
+        } else if (b == 0xEF) {
+            if (r + 2 < end && data[r + 1] == 0xBF && data[r + 2] >= 0xBE) /* U+FFFE, U+FFFF */
+                r += 3;
+            else
+                out[w++] = data[r++];
+        } else { /* a control byte */
+            r++;
+        }
+    }
+    return w;
+}
+
+/* Where a tag whose name ends at k ends: (\s[^<>]*)?/?> matched from k; -1 if it does not. */
+static Py_ssize_t tag_end(const uint8_t *buf, Py_ssize_t k, Py_ssize_t end) {
+    if (k >= end)
+        return -1;
+    uint8_t b = buf[k];
+    if (b == GT)
+        return k + 1;
+    if (b == SLASH)
+        return (k + 1 < end && buf[k + 1] == GT) ? k + 2 : -1;
+    if (!re2_space[b])
+        return -1;
+    for (k++; k < end && buf[k] != LT && buf[k] != GT; k++)
+        ;
+    return (k < end && buf[k] == GT) ? k + 1 : -1;
+}
+
+/* The end of a block tag's name starting at k (br, p, div, li, h1-h6; /p, /div, /h1-/h6, /tr, /ul,
+ * /ol, /table), or -1. */
+static Py_ssize_t block_name_end(const uint8_t *buf, Py_ssize_t k, Py_ssize_t end) {
+    int closing = k < end && buf[k] == SLASH;
+    if (closing)
+        k++;
+    if (k >= end)
+        return -1;
+    uint8_t c = lower(buf[k]);
+    uint8_t c2 = k + 1 < end ? lower(buf[k + 1]) : 0;
+    if (c == 'p')
+        return k + 1;
+    if (c == 'h' && c2 >= '1' && c2 <= '6')
+        return k + 2;
+    if (c == 'd' && c2 == 'i' && k + 2 < end && lower(buf[k + 2]) == 'v')
+        return k + 3;
+    if (closing) {
+        if (c == 't' && c2 == 'r')
+            return k + 2;
+        if ((c == 'u' || c == 'o') && c2 == 'l')
+            return k + 2;
+        if (c == 't' && c2 == 'a' && k + 4 < end && lower(buf[k + 2]) == 'b' && lower(buf[k + 3]) == 'l' &&
+            lower(buf[k + 4]) == 'e')
+            return k + 5;
+        return -1;
+    }
+    if ((c == 'b' && c2 == 'r') || (c == 'l' && c2 == 'i'))
+        return k + 2;
+    return -1;
+}
+
+static inline int is_name_byte(uint8_t b) {
+    return (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') || b == ':' || b == '-';
+}
+
+/* Block tags to "\n", then (a second loop, as the two regexes run one after the other) every other
+ * tag out. Returns the row's new end, or -1 when it holds "<!--" (comments take the general path). */
+static Py_ssize_t strip_tags(uint8_t *buf, Py_ssize_t start, Py_ssize_t end) {
+    for (Py_ssize_t r = start; r + 3 < end; r++)
+        if (buf[r] == LT && buf[r + 1] == '!' && buf[r + 2] == '-' && buf[r + 3] == '-')
+            return -1;
+    Py_ssize_t r = start, w = start;
+    while (r < end) {
+        if (buf[r] == LT) {
+            Py_ssize_t k = r + 1;
+            while (k < end && re2_space[buf[k]])
+                k++;
+            k = block_name_end(buf, k, end);
+            Py_ssize_t stop = k >= 0 ? tag_end(buf, k, end) : -1;
+            if (stop >= 0) {
+                buf[w++] = LF;
+                r = stop;
+                continue;
+            }
+        }
+        buf[w++] = buf[r++];
+    }
+    end = w;
+    r = w = start;
+    while (r < end) {
+        if (buf[r] == LT) {
+            Py_ssize_t k = r + 1;
+            if (k < end && buf[k] == SLASH)
+                k++;
+            if (k < end && ((buf[k] >= 'A' && buf[k] <= 'Z') || (buf[k] >= 'a' && buf[k] <= 'z'))) {
+                for (k++; k < end && is_name_byte(buf[k]); k++)
+                    ;
+                Py_ssize_t stop = tag_end(buf, k, end);
+                if (stop >= 0) {
+                    r = stop;
+                    continue;
+                }
+            }
+        }
+        buf[w++] = buf[r++];
+    }
+    return w;
+}
+
+/* The byte length of the whitespace character at r (tab, LF, FF, CR, VT, a Unicode space
+ * separator), or 0 when there is none. */
+static inline int space_width(const uint8_t *buf, Py_ssize_t r, Py_ssize_t end) {
+    uint8_t b = buf[r];
+    if (space_byte[b])
+        return 1;
+    if (b < 0xC2)
+        return 0;
+    uint8_t b1 = r + 1 < end ? buf[r + 1] : 0;
+    if (b == 0xC2)
+        return b1 == 0xA0 ? 2 : 0; /* U+00A0 */
+    uint8_t b2 = r + 2 < end ? buf[r + 2] : 0;
+    if (b == 0xE1)
+        return (b1 == 0x9A && b2 == 0x80) ? 3 : 0; /* U+1680 */
+    if (b == 0xE2) {
+        if (b1 == 0x80 && (b2 <= 0x8A || b2 == 0xA8 || b2 == 0xA9 || b2 == 0xAF))
+            return 3; /* U+2000..U+200A, U+2028, U+2029, U+202F */
+        return (b1 == 0x81 && b2 == 0x9F) ? 3 : 0; /* U+205F */
+    }
+    if (b == 0xE3)
+        return (b1 == 0x80 && b2 == 0x80) ? 3 : 0; /* U+3000 */
+    return 0;
+}
+
+/* Each whitespace run to one space; with keep_lines, to one line break if it holds one and to two
+ * (a blank line) if it holds more. Runs at either end go. Returns the row's new end; *unnormalized
+ * tells whether the row holds a character outside nfc_safe. */
+static Py_ssize_t collapse_spaces(uint8_t *buf, Py_ssize_t start, Py_ssize_t end, int keep_lines,
+                                  const uint8_t *nfc_safe, int *unnormalized) {
+    Py_ssize_t r = start, w = start;
+    *unnormalized = 0;
+    while (r < end) {
+        uint8_t b = buf[r];
+        if (b < 0x80 && !space_byte[b]) {
+            buf[w++] = buf[r++];
+            continue;
+        }
+        if (b == SP && w != start && r + 1 < end && buf[r + 1] < 0x80 && !space_byte[buf[r + 1]]) {
+            buf[w++] = buf[r++]; /* a lone space between words */
+            continue;
+        }
+        int width = space_width(buf, r, end);
+        if (width == 0) { /* a character of 2 to 4 bytes */
+            width = b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+            if (width == 4 || r + width > end) {
+                *unnormalized = 1; /* beyond the BMP (or cut short): NFC decides */
+                if (r + width > end)
+                    width = (int)(end - r);
+            } else {
+                uint32_t code = width == 2 ? ((b & 0x1Fu) << 6 | (buf[r + 1] & 0x3Fu))
+                                           : ((b & 0x0Fu) << 12 | (buf[r + 1] & 0x3Fu) << 6 | (buf[r + 2] & 0x3Fu));
+                if (!nfc_safe[code])
+                    *unnormalized = 1;
+            }
+            memmove(buf + w, buf + r, (size_t)width);
+            w += width;
+            r += width;
+            continue;
+        }
+        int breaks = 0;
+        while (width) {
+            if (buf[r] == LF)
+                breaks++;
+            r += width;
+            width = r < end ? space_width(buf, r, end) : 0;
+        }
+        if (w == start || r == end)
+            continue; /* a leading or trailing run: trimmed */
+        if (!keep_lines || breaks == 0) {
+            buf[w++] = SP;
+        } else {
+            buf[w++] = LF;
+            if (breaks > 1)
+                buf[w++] = LF;
+        }
+    }
+    return w;
+}
+
+static int need(Py_buffer *view, Py_ssize_t bytes, const char *what) {
+    if (view->len < bytes) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, %zd needed", what, view->len, bytes);
+        return 0;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(clean_doc,
+    "clean(data, offsets, valid, html, keep_lines, no_reference, names, name_len, chars, char_len,\n"
+    "      nfc_safe, out, out_offsets, general, unnormalized) -> int\n\n"
+    "Clean the rows of a string column: ``data`` its UTF-8 bytes, ``offsets`` (int64, n + 1) where\n"
+    "each row starts in them (from 0), ``valid`` (n bytes) its non-null rows. Writes the cleaned\n"
+    "bytes to ``out`` (at least len(data) bytes) and their offsets to ``out_offsets`` (int64, n + 1),\n"
+    "sets ``general[i]`` for the rows this pass leaves to the general path (their output is empty)\n"
+    "and ``unnormalized[i]`` for those NFC may change. Returns the number of bytes written.");
+
+static PyObject *clean(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer data, offsets, valid, no_ref, names, name_len, chars, char_len, nfc_safe;
+    Py_buffer out, out_offsets, general, unnormalized;
+    int html, keep_lines;
+    if (!PyArg_ParseTuple(args, "y*y*y*ppy*y*y*y*y*y*w*w*w*w*", &data, &offsets, &valid, &html, &keep_lines,
+                          &no_ref, &names, &name_len, &chars, &char_len, &nfc_safe, &out, &out_offsets,
+                          &general, &unnormalized))
+        return NULL;
+    Py_buffer *views[] = {&data, &offsets, &valid, &no_ref, &names, &name_len, &chars,
+                          &char_len, &nfc_safe, &out, &out_offsets, &general, &unnormalized};
+    PyObject *result = NULL;
+    Py_ssize_t n = offsets.len / 8 - 1;
+    Tables t = {no_ref.buf, names.buf, name_len.buf, chars.buf, char_len.buf, name_len.len / 8, nfc_safe.buf};
+    const int64_t *off = offsets.buf;
+    if (n < 0 || !need(&valid, n, "valid") || !need(&no_ref, 256, "no_reference") ||
+        !need(&names, 8 * t.count, "names") || !need(&chars, 4 * t.count, "chars") ||
+        !need(&char_len, 8 * t.count, "char_len") || !need(&nfc_safe, 0x10000, "nfc_safe") ||
+        !need(&out, data.len, "out") || !need(&out_offsets, 8 * (n + 1), "out_offsets") ||
+        !need(&general, n, "general") || !need(&unnormalized, n, "unnormalized"))
+        goto done;
+    if (n > 0 && (off[0] < 0 || off[n] > data.len)) {
+        PyErr_SetString(PyExc_ValueError, "offsets point outside data");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (off[i + 1] < off[i]) {
+            PyErr_SetString(PyExc_ValueError, "offsets decrease");
+            goto done;
+        }
+    }
+    Py_ssize_t pos = 0;
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *src = data.buf, *ok = valid.buf;
+    uint8_t *dst = out.buf, *gen = general.buf, *unnorm = unnormalized.buf;
+    int64_t *dst_off = out_offsets.buf;
+    dst_off[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        gen[i] = unnorm[i] = 0;
+        if (ok[i]) {
+            int lt, flag;
+            Py_ssize_t end = controls_and_entities(src, off[i], off[i + 1], dst, pos, &t, &lt);
+            if (end >= 0 && html && lt)
+                end = strip_tags(dst, pos, end);
+            if (end < 0) {
+                gen[i] = 1;
+            } else {
+                pos = collapse_spaces(dst, pos, end, keep_lines, t.nfc_safe, &flag);
+                unnorm[i] = (uint8_t)flag;
+            }
+        }
+        dst_off[i + 1] = pos;
+    }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(pos);
+done:
+    for (size_t k = 0; k < sizeof views / sizeof views[0]; k++)
+        PyBuffer_Release(views[k]);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"clean", clean, METH_VARARGS, clean_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    .m_base = PyModuleDef_HEAD_INIT,
+    .m_name = "feedgen._cleantext",
+    .m_doc = "The compiled pass of feedgen.text.clean_text.",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__cleantext(void) {
+    init_bytes();
+    return PyModule_Create(&module);
+}
