@@ -70,7 +70,11 @@ class DigestFile:
     """A binary file that counts and SHA-256-hashes what is written through it (no second read).
 
     With ``sync_every`` (bytes), what was written so far is also handed to the disk in a background
-    thread every that many bytes, so that the ``fsync`` before publishing has only the tail left.
+    thread every that many bytes, so that the ``fsync`` before publishing has only the tail left;
+    once on disk, those pages leave the page cache. A feed is written once and not read back, and a
+    build of several GB would otherwise fill the cache with it (on a VM that returns free memory to
+    its host, each new page costs a fault there: 2.3 GB took 4.4 to 7.2 s to write instead of 1.3 to
+    1.5 s, measured with 1 MB writes).
     """
 
     def __init__(self, raw: BinaryIO, sync_every: int = 0) -> None:
@@ -106,7 +110,7 @@ class DigestFile:
         self._synced_at = self.size
         if self._syncer is None:
             self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-behind")
-        self._pending = self._syncer.submit(_datasync, self.raw.fileno())
+        self._pending = self._syncer.submit(_datasync, self.raw.fileno(), self._synced_at)
 
     @property
     def closed(self) -> bool:
@@ -137,10 +141,13 @@ def _write_views(fd: int, views: list[memoryview]) -> None:
             views[at] = views[at][written:]
 
 
-def _datasync(fd: int) -> None:
+def _datasync(fd: int, upto: int) -> None:
+    """Write the file's pages to disk, then drop its first ``upto`` bytes from the page cache."""
     # only an early start: publish() fsyncs every file before renaming it, and reports its errors
     with contextlib.suppress(OSError):
         getattr(os, "fdatasync", os.fsync)(fd)  # macOS has no fdatasync
+        if hasattr(os, "posix_fadvise"):  # not on macOS; the pages just stay cached there
+            os.posix_fadvise(fd, 0, upto, os.POSIX_FADV_DONTNEED)
 
 
 def previous_counts(out_dir: Path) -> dict[str, int]:

@@ -56,3 +56,30 @@ def test_writelines_finishes_views_that_writev_writes_in_part(
     fh.close()
     assert path.read_bytes() == b"abcdefghijk" and fh.size == 11
     assert len(calls) == 3
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise here (macOS)")
+def test_synced_pages_leave_the_page_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each sync behind the writes drops what it synced from the cache: the whole file so far, after
+    the data is on disk; the file's bytes stay what was written."""
+    calls: list[tuple[str, int, int, int]] = []
+    real_sync, real_advise = os.fdatasync, os.posix_fadvise
+
+    def sync(fd: int) -> None:
+        calls.append(("sync", fd, 0, 0))
+        real_sync(fd)
+
+    def advise(fd: int, offset: int, length: int, advice: int) -> None:
+        calls.append(("advise", fd, offset, length))
+        assert advice == os.POSIX_FADV_DONTNEED
+        real_advise(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "fdatasync", sync)
+    monkeypatch.setattr(os, "posix_fadvise", advise)
+    path = tmp_path / "feed.csv"
+    fh = publish.DigestFile(open(path, "wb", buffering=0), sync_every=4096)  # noqa: SIM115 - closed below
+    fd = fh.raw.fileno()
+    fh.write(b"x" * 5000)
+    fh.close()
+    assert calls == [("sync", fd, 0, 0), ("advise", fd, 0, 5000)]
+    assert path.read_bytes() == b"x" * 5000
