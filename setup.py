@@ -6,8 +6,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "feedgen._cleantext",
-            sources=["feedgen/_cleantext.c"],
+            "feedgen._speedups",
+            sources=["feedgen/_speedups.c"],
             extra_compile_args=["-O2", "-std=c99", "-Wall", "-Wextra"],
         )
     ]

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from feedgen import _cleantext
+from feedgen import _speedups
 
 # XML 1.0 forbids C0 controls except tab, LF, CR; C1 controls and DEL are junk in a feed too.
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\x{fffe}\x{ffff}]"
@@ -310,7 +310,7 @@ def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = 
     ``html_allowed``; block tags become line breaks), NFC, whitespace collapsed (with ``keep_lines``,
     keeping line breaks and at most one blank line).
 
-    Most rows take one compiled pass (``_cleantext.c``); the rows it does not cover exactly take the
+    Most rows take one compiled pass (``_speedups.c``); the rows it does not cover exactly take the
     general path (``clean_text_general``), which defines the result.
     """
     if isinstance(values, pa.ChunkedArray):
@@ -325,7 +325,7 @@ def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = 
     out_offsets = np.empty(len(values) + 1, dtype=np.int64)
     general = np.empty(len(values), dtype=bool)
     unnormalized = np.empty(len(values), dtype=bool)
-    size = _cleantext.clean(
+    size = _speedups.clean(
         data,
         offsets,
         valid,

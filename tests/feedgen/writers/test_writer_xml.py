@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -12,8 +13,9 @@ from hypothesis import strategies as st
 from lxml import etree
 from writer_samples import platform_frame, render
 
+from feedgen import _speedups
 from feedgen.errors import PublishError
-from feedgen.writers._xml import G_NS, MAX_LINE_BYTES, escape_column, escape_text
+from feedgen.writers._xml import G_NS, MAX_LINE_BYTES, escape_text, items
 from feedgen.writers.base import Channel
 from feedgen.writers.google import GoogleXmlWriter
 
@@ -21,10 +23,45 @@ G = f"{{{G_NS}}}"
 SAMPLES = ["", "a & b", "<x>", "]]>", "&amp;", "cr\rlf\r\n", "緑茶 <&> 茶", "plain"]
 
 
-def test_escape_column_matches_escape_text() -> None:
-    col = pa.chunked_array([pa.array(SAMPLES, pa.large_string())])
-    assert escape_column(col).to_pylist() == [escape_text(s) for s in SAMPLES]
+def test_items_escape_values_as_escape_text_does() -> None:
     assert escape_text("a&b<c>d\re") == "a&amp;b&lt;c&gt;d&#13;e"
+    arr = pa.array(SAMPLES, pa.large_string())
+    table = pa.table({"title": pa.chunked_array([arr.slice(0, 3), arr.slice(3)]), "id": arr})
+    data, lengths = items(table)
+    expected = [
+        "<item>" + "".join(f"<g:{f}>{escape_text(s)}</g:{f}>" for f in ("title", "id") if s) + "</item>\n"
+        for s in SAMPLES
+    ]
+    assert data.to_pybytes() == "".join(expected).encode()
+    assert lengths.tolist() == [len(line.encode()) for line in expected]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(st.sampled_from(["a", ",", "&", "<", ">", "\r", "\n", "é", "茶", " "]), max_size=6)))
+def test_repeated_field_gets_an_element_per_comma_separated_value(values: list[str]) -> None:
+    table = pa.table({"additional_image_link": pa.array(values, pa.large_string())})
+    data, lengths = items(table)
+    tag = "g:additional_image_link"
+    expected = [
+        "<item>"
+        + ("".join(f"<{tag}>{escape_text(part)}</{tag}>" for part in v.split(",")) if v else "")
+        + "</item>\n"
+        for v in values
+    ]
+    assert data.to_pybytes() == "".join(expected).encode()
+    assert lengths.tolist() == [len(line.encode()) for line in expected]
+
+
+def test_items_refuse_offsets_that_do_not_fit() -> None:
+    lengths = np.empty(2, dtype=np.int64)
+    data = np.frombuffer(b"abc", dtype=np.uint8)
+    for offsets in ([0, 1], [0, 2, 4], [1, 2, 3], [0, 2, 1]):
+        field = (data, np.array(offsets, dtype=np.int64), b"<a>", b"</a>", False)
+        with pytest.raises(ValueError, match="offsets"):
+            _speedups.xml_items([field], b"<item>", b"</item>\n", lengths, pa.allocate_buffer)
+    with pytest.raises(ValueError, match="too small"):
+        field = (data, np.array([0, 1, 3], dtype=np.int64), b"<a>", b"</a>", False)
+        _speedups.xml_items([field], b"<item>", b"</item>\n", lengths, lambda size: pa.allocate_buffer(1))
 
 
 def test_channel_is_escaped() -> None:

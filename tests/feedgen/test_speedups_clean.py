@@ -1,4 +1,4 @@
-"""The compiled pass (``_cleantext.c``) must clean every row exactly as the general path does."""
+"""The compiled pass (``_speedups.c``) must clean every row exactly as the general path does."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedgen import _cleantext, text
+from feedgen import _speedups, text
 
 #: what shop texts hold, and what trips cleaning up: entities common and not, "&" that starts nothing,
 #: tags of every kind, comments, whitespace of every kind, controls, marks that compose, Hangul jamo
@@ -107,7 +107,7 @@ def test_every_tag_form_between_words(keep_lines: bool) -> None:
 def _call(data: bytes, offsets: list[int], out_size: int | None = None) -> int:
     n = len(offsets) - 1
     buf = np.frombuffer(data, dtype=np.uint8)
-    return _cleantext.clean(
+    return _speedups.clean(
         buf,
         np.array(offsets, dtype=np.int64),
         np.ones(n, dtype=bool),

@@ -1,0 +1,33 @@
+# the compiled module's signatures (feedgen/_speedups.c); any object with the buffer protocol works
+# where feedgen passes numpy arrays
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+def clean(
+    data: np.ndarray,
+    offsets: np.ndarray,
+    valid: np.ndarray,
+    html: bool,
+    keep_lines: bool,
+    no_reference: np.ndarray,
+    names: np.ndarray,
+    name_len: np.ndarray,
+    chars: np.ndarray,
+    char_len: np.ndarray,
+    nfc_safe: np.ndarray,
+    out: np.ndarray,
+    out_offsets: np.ndarray,
+    general: np.ndarray,
+    unnormalized: np.ndarray,
+    /,
+) -> int: ...
+def xml_items(
+    fields: Sequence[tuple[np.ndarray, np.ndarray, bytes, bytes, bool]],
+    item_open: bytes,
+    item_close: bytes,
+    lengths: np.ndarray,
+    allocate: Callable[[int], pa.Buffer],
+    /,
+) -> pa.Buffer: ...
