@@ -1,4 +1,4 @@
-/* The compiled passes of feedgen: clean() for feedgen.text.clean_text, xml_items() for the RSS writers.
+/* The compiled passes of feedgen: clean() for feedgen.text.clean_text, rows() for the feed writers.
  *
  * clean(): one pass over a string column's UTF-8 bytes for the common case of clean_text.
  *
@@ -13,7 +13,7 @@
  * The loop runs without the GIL. feedgen/text.py holds the tables and the tests that hold this
  * pass to the general path row for row.
  *
- * xml_items(): every <item> line of an RSS chunk, its values escaped on the way (see below).
+ * rows(): every line of a feed chunk (RSS items, CSV and TSV rows), values escaped on the way.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -369,16 +369,25 @@ done:
     return result;
 }
 
-/* ---- xml_items ---------------------------------------------------------------------------- */
+/* ---- rows ---------------------------------------------------------------------------------- */
+
+/* How a field's value is written: */
+enum {
+    XML_ELEMENT = 0, /* an element, none for an empty value; & < > CR escaped (a repeated field: a comma
+                        closes the element and opens the next) */
+    CSV_QUOTED = 1,  /* always; a quote doubled (the field's open and close strings hold the quotes) */
+    TSV_FLAT = 2,    /* always; a tab, CR, LF or CRLF becomes one space */
+};
 
 typedef struct {
     Py_buffer data, offsets;
-    const char *open, *close; /* "<g:name>", "</g:name>" */
+    const char *open, *close; /* written before and after the value */
     Py_ssize_t open_len, close_len;
-    int repeated; /* a comma starts another element of the same name */
+    int kind, repeated;
+    uint8_t special[5]; /* the bytes the value's kind changes (repeated to fill) */
 } Field;
 
-/* the text that stands for a byte in element content ("" for the bytes written as they are) */
+/* the text that stands for a byte in XML element content (NULL for the bytes written as they are) */
 static const char *xml_escape[256];
 static uint8_t xml_escape_len[256];
 
@@ -386,41 +395,60 @@ static void init_xml(void) {
     xml_escape['&'] = "&amp;";
     xml_escape['<'] = "&lt;";
     xml_escape['>'] = "&gt;";
-    xml_escape['\r'] = "&#13;";  /* a raw CR would reach a parser as LF */
+    xml_escape['\r'] = "&#13;"; /* a raw CR would reach a parser as LF */
     for (int b = 0; b < 256; b++)
         xml_escape_len[b] = xml_escape[b] ? (uint8_t)strlen(xml_escape[b]) : 0;
 }
 
-/* The first byte at or after r that escaping changes (& < > CR, and a comma in a repeated field),
- * or len. Sixteen bytes at a time where SSE2 is there (every x86-64); most values hold none. */
-static inline Py_ssize_t next_special(const uint8_t *v, Py_ssize_t r, Py_ssize_t len, int commas) {
+static void set_special(Field *f) {
+    static const uint8_t xml[5] = {'&', '<', '>', '\r', '&'}, csv[5] = {'"', '"', '"', '"', '"'},
+                         tsv[5] = {'\t', '\r', '\n', '\t', '\t'};
+    memcpy(f->special, f->kind == XML_ELEMENT ? xml : f->kind == CSV_QUOTED ? csv : tsv, 5);
+    if (f->kind == XML_ELEMENT && f->repeated)
+        f->special[4] = ',';
+}
+
+static inline int is_special(const Field *f, uint8_t b) {
+    return b == f->special[0] || b == f->special[1] || b == f->special[2] || b == f->special[3] ||
+           b == f->special[4];
+}
+
+/* The first byte at or after r that the field's kind changes, or len. Sixteen bytes at a time where
+ * SSE2 is there (every x86-64); most values hold none. */
+static inline Py_ssize_t next_special(const Field *f, const uint8_t *v, Py_ssize_t r, Py_ssize_t len) {
 #if defined(__SSE2__)
-    const __m128i amp = _mm_set1_epi8('&'), lt = _mm_set1_epi8('<'), gt = _mm_set1_epi8('>');
-    const __m128i cr = _mm_set1_epi8('\r'), comma = _mm_set1_epi8(commas ? ',' : '&');
+    const __m128i s0 = _mm_set1_epi8((char)f->special[0]), s1 = _mm_set1_epi8((char)f->special[1]),
+                  s2 = _mm_set1_epi8((char)f->special[2]), s3 = _mm_set1_epi8((char)f->special[3]),
+                  s4 = _mm_set1_epi8((char)f->special[4]);
     for (; r + 16 <= len; r += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(v + r));
-        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, amp), _mm_cmpeq_epi8(x, lt)),
-                                   _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, gt), _mm_cmpeq_epi8(x, cr)),
-                                                _mm_cmpeq_epi8(x, comma)));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, s0), _mm_cmpeq_epi8(x, s1)),
+                                   _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, s2), _mm_cmpeq_epi8(x, s3)),
+                                                _mm_cmpeq_epi8(x, s4)));
         int mask = _mm_movemask_epi8(hit);
         if (mask)
             return r + __builtin_ctz((unsigned)mask);
     }
 #endif
     for (; r < len; r++)
-        if (xml_escape_len[v[r]] || (commas && v[r] == ','))
+        if (is_special(f, v[r]))
             return r;
     return len;
 }
 
-/* The bytes one value takes as element content, tags included (0 for an empty value: no element). */
-static Py_ssize_t element_size(const Field *f, const uint8_t *v, Py_ssize_t len) {
-    if (len == 0)
+/* The bytes one value takes, with the field's open and close strings. */
+static Py_ssize_t value_size(const Field *f, const uint8_t *v, Py_ssize_t len) {
+    if (len == 0 && f->kind == XML_ELEMENT)
         return 0;
     Py_ssize_t size = f->open_len + len + f->close_len;
-    for (Py_ssize_t r = next_special(v, 0, len, f->repeated); r < len; r = next_special(v, r + 1, len, f->repeated)) {
+    for (Py_ssize_t r = next_special(f, v, 0, len); r < len; r = next_special(f, v, r + 1, len)) {
         uint8_t b = v[r];
-        size += xml_escape_len[b] ? xml_escape_len[b] - 1 : f->close_len + f->open_len - 1;
+        if (f->kind == CSV_QUOTED)
+            size += 1;
+        else if (f->kind == TSV_FLAT)
+            size -= (b == '\r' && r + 1 < len && v[r + 1] == '\n'); /* CRLF: one space for two bytes */
+        else
+            size += xml_escape_len[b] ? xml_escape_len[b] - 1 : f->close_len + f->open_len - 1;
     }
     return size;
 }
@@ -430,18 +458,25 @@ static uint8_t *put(uint8_t *w, const void *src, Py_ssize_t len) {
     return w + len;
 }
 
-static uint8_t *write_element(const Field *f, const uint8_t *v, Py_ssize_t len, uint8_t *w) {
-    if (len == 0)
+static uint8_t *write_value(const Field *f, const uint8_t *v, Py_ssize_t len, uint8_t *w) {
+    if (len == 0 && f->kind == XML_ELEMENT)
         return w;
     w = put(w, f->open, f->open_len);
     Py_ssize_t plain = 0; /* start of the run of bytes written as they are */
-    for (Py_ssize_t r = next_special(v, 0, len, f->repeated); r < len; r = next_special(v, r + 1, len, f->repeated)) {
+    for (Py_ssize_t r = next_special(f, v, 0, len); r < len; r = next_special(f, v, r + 1, len)) {
         uint8_t b = v[r];
         w = put(w, v + plain, r - plain);
         plain = r + 1;
-        if (xml_escape_len[b]) {
+        if (f->kind == CSV_QUOTED) {
+            *w++ = '"';
+            *w++ = '"';
+        } else if (f->kind == TSV_FLAT) {
+            *w++ = ' ';
+            if (b == '\r' && r + 1 < len && v[r + 1] == '\n')
+                plain = ++r + 1;
+        } else if (xml_escape_len[b]) {
             w = put(w, xml_escape[b], xml_escape_len[b]);
-        } else { /* a comma in a repeated field */
+        } else { /* a comma in a repeated XML field */
             w = put(w, f->close, f->close_len);
             w = put(w, f->open, f->open_len);
         }
@@ -450,21 +485,22 @@ static uint8_t *write_element(const Field *f, const uint8_t *v, Py_ssize_t len, 
     return put(w, f->close, f->close_len);
 }
 
-PyDoc_STRVAR(xml_items_doc,
-    "xml_items(fields, item_open, item_close, lengths, allocate) -> buffer\n\n"
-    "Every row as one RSS item: ``item_open``, then for each field whose value is not empty its open\n"
-    "tag, the value escaped for element content (& < > and CR), its close tag, then ``item_close``.\n"
-    "``fields`` holds (data, offsets, open_tag, close_tag, repeated) per field: ``data`` the UTF-8\n"
-    "bytes, ``offsets`` (int64, n + 1, from 0) where each row's value lies in them; in a ``repeated``\n"
-    "field a comma closes the element and opens another. Writes each item's length to ``lengths``\n"
-    "(int64, n) and returns ``allocate(total)``, a writable buffer, filled with the items.");
+PyDoc_STRVAR(rows_doc,
+    "rows(fields, row_open, row_close, lengths, allocate) -> buffer\n\n"
+    "Every row of a table as one line: ``row_open``, each field's value as its kind writes it, then\n"
+    "``row_close``. ``fields`` holds (data, offsets, open, close, kind, repeated) per field: ``data``\n"
+    "the UTF-8 bytes, ``offsets`` (int64, n + 1, from 0) where each row's value lies in them, ``open``\n"
+    "and ``close`` the bytes around the value. Kinds: 0, an XML element (none for an empty value; & <\n"
+    "> and CR escaped; in a ``repeated`` field a comma closes the element and opens another); 1, a CSV\n"
+    "value (quotes doubled); 2, a TSV value (a tab, CR, LF or CRLF becomes a space). Writes each row's\n"
+    "length to ``lengths`` (int64, n) and returns ``allocate(total)``, a writable buffer, filled.");
 
-static PyObject *xml_items(PyObject *Py_UNUSED(self), PyObject *args) {
+static PyObject *rows(PyObject *Py_UNUSED(self), PyObject *args) {
     PyObject *fields_arg, *allocate, *seq = NULL, *result = NULL;
-    Py_buffer item_open, item_close, lengths, out = {0};
-    if (!PyArg_ParseTuple(args, "Oy*y*w*O", &fields_arg, &item_open, &item_close, &lengths, &allocate))
+    Py_buffer row_open, row_close, lengths, out = {0};
+    if (!PyArg_ParseTuple(args, "Oy*y*w*O", &fields_arg, &row_open, &row_close, &lengths, &allocate))
         return NULL;
-    Py_ssize_t n = lengths.len / 8, count = 0, parsed = 0;
+    Py_ssize_t n = lengths.len / 8, count = 0, held = 0; /* fields whose buffers are held */
     Field *fields = NULL;
     if (!(seq = PySequence_Fast(fields_arg, "fields must be a sequence")))
         goto done;
@@ -473,34 +509,39 @@ static PyObject *xml_items(PyObject *Py_UNUSED(self), PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    for (; parsed < count; parsed++) {
-        Field *f = &fields[parsed];
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, parsed), "y*y*y#y#p;a field is (data, offsets, "
-                              "open_tag, close_tag, repeated)", &f->data, &f->offsets, &f->open, &f->open_len,
-                              &f->close, &f->close_len, &f->repeated))
+    for (Py_ssize_t k = 0; k < count; k++) {
+        Field *f = &fields[k];
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, k),
+                              "y*y*y#y#ip;a field is (data, offsets, open, close, kind, repeated)", &f->data,
+                              &f->offsets, &f->open, &f->open_len, &f->close, &f->close_len, &f->kind,
+                              &f->repeated))
             goto done;
+        held = k + 1;
         const int64_t *off = f->offsets.buf;
+        if (f->kind < XML_ELEMENT || f->kind > TSV_FLAT) {
+            PyErr_Format(PyExc_ValueError, "unknown field kind %d", f->kind);
+            goto done;
+        }
         if (f->offsets.len != 8 * (n + 1) || off[0] != 0 || off[n] > f->data.len) {
             PyErr_SetString(PyExc_ValueError, "field offsets do not match the rows or the data");
-            parsed++;
             goto done;
         }
         for (Py_ssize_t i = 0; i < n; i++) {
             if (off[i + 1] < off[i]) {
                 PyErr_SetString(PyExc_ValueError, "field offsets decrease");
-                parsed++;
                 goto done;
             }
         }
+        set_special(f);
     }
     int64_t *len = lengths.buf;
     Py_ssize_t total = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t size = item_open.len + item_close.len;
+        Py_ssize_t size = row_open.len + row_close.len;
         for (Py_ssize_t k = 0; k < count; k++) {
             const int64_t *off = fields[k].offsets.buf;
-            size += element_size(&fields[k], (const uint8_t *)fields[k].data.buf + off[i], off[i + 1] - off[i]);
+            size += value_size(&fields[k], (const uint8_t *)fields[k].data.buf + off[i], off[i + 1] - off[i]);
         }
         len[i] = size;
         total += size;
@@ -518,16 +559,16 @@ static PyObject *xml_items(PyObject *Py_UNUSED(self), PyObject *args) {
     uint8_t *w = out.buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
-        w = put(w, item_open.buf, item_open.len);
+        w = put(w, row_open.buf, row_open.len);
         for (Py_ssize_t k = 0; k < count; k++) {
             const int64_t *off = fields[k].offsets.buf;
-            w = write_element(&fields[k], (const uint8_t *)fields[k].data.buf + off[i], off[i + 1] - off[i], w);
+            w = write_value(&fields[k], (const uint8_t *)fields[k].data.buf + off[i], off[i + 1] - off[i], w);
         }
-        w = put(w, item_close.buf, item_close.len);
+        w = put(w, row_close.buf, row_close.len);
     }
     Py_END_ALLOW_THREADS
     if (w != (uint8_t *)out.buf + total) { /* the two passes disagree: a bug here, never the input */
-        PyErr_Format(PyExc_RuntimeError, "xml_items wrote %zd bytes, %zd counted", w - (uint8_t *)out.buf, total);
+        PyErr_Format(PyExc_RuntimeError, "rows wrote %zd bytes, %zd counted", w - (uint8_t *)out.buf, total);
         Py_DECREF(buffer);
         goto done;
     }
@@ -535,30 +576,28 @@ static PyObject *xml_items(PyObject *Py_UNUSED(self), PyObject *args) {
 done:
     if (out.obj)
         PyBuffer_Release(&out);
-    for (Py_ssize_t k = 0; k < parsed; k++) {
-        if (fields[k].data.obj)
-            PyBuffer_Release(&fields[k].data);
-        if (fields[k].offsets.obj)
-            PyBuffer_Release(&fields[k].offsets);
+    for (Py_ssize_t k = 0; k < held; k++) {
+        PyBuffer_Release(&fields[k].data);
+        PyBuffer_Release(&fields[k].offsets);
     }
     PyMem_Free(fields);
     Py_XDECREF(seq);
-    PyBuffer_Release(&item_open);
-    PyBuffer_Release(&item_close);
+    PyBuffer_Release(&row_open);
+    PyBuffer_Release(&row_close);
     PyBuffer_Release(&lengths);
     return result;
 }
 
 static PyMethodDef methods[] = {
     {"clean", clean, METH_VARARGS, clean_doc},
-    {"xml_items", xml_items, METH_VARARGS, xml_items_doc},
+    {"rows", rows, METH_VARARGS, rows_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     .m_base = PyModuleDef_HEAD_INIT,
     .m_name = "feedgen._speedups",
-    .m_doc = "The compiled passes of feedgen: text cleaning and RSS items.",
+    .m_doc = "The compiled passes of feedgen: text cleaning and feed rows.",
     .m_size = -1,
     .m_methods = methods,
 };

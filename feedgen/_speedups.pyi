@@ -23,10 +23,10 @@ def clean(
     unnormalized: np.ndarray,
     /,
 ) -> int: ...
-def xml_items(
-    fields: Sequence[tuple[np.ndarray, np.ndarray, bytes, bytes, bool]],
-    item_open: bytes,
-    item_close: bytes,
+def rows(
+    fields: Sequence[tuple[np.ndarray, np.ndarray, bytes, bytes, int, bool]],
+    row_open: bytes,
+    row_close: bytes,
     lengths: np.ndarray,
     allocate: Callable[[int], pa.Buffer],
     /,

@@ -6,13 +6,8 @@ from typing import cast
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 
-from feedgen.writers.base import FeedWriter, Shared, byte_counts, column_key, present_bytes, row_bytes, scalar
-
-#: Arrow quotes every string under "needed" (so inner quotes are doubled and commas, CR and LF are safe)
-_CSV_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="needed", delimiter=",", eol="\n")
+from feedgen.writers.base import CSV_QUOTED, TSV_FLAT, FeedWriter, Shared, column_key, rows
 
 
 class CsvWriter(FeedWriter):
@@ -36,17 +31,8 @@ class CsvWriter(FeedWriter):
 
     @classmethod
     def _csv_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
-        sink = pa.BufferOutputStream()
-        pa_csv.write_csv(table, sink, _CSV_OPTIONS)
-        data = sink.getvalue()
-        # each value is written as '"' + value with its quotes doubled + '"', then "," or "\n"
-        lengths = np.full(table.num_rows, 3 * table.num_columns, dtype=np.int64)
-        for col in table.columns:
-            lengths += pc.binary_length(col).to_numpy()
-            lengths += byte_counts(col, b'"')
-        if lengths.sum() != data.size:
-            raise AssertionError(f"{cls.format}: {data.size} bytes written, {lengths.sum()} expected")
-        return data, lengths
+        layout = [(b'"' if k == 0 else b',"', b'"', CSV_QUOTED, False) for k in range(table.num_columns)]
+        return rows(table, layout, b"", b"\n")
 
 
 class TsvWriter(FeedWriter):
@@ -57,25 +43,5 @@ class TsvWriter(FeedWriter):
 
     @classmethod
     def _encode_rows(cls, table: pa.Table, shared: Shared) -> tuple[pa.Buffer, np.ndarray]:
-        return row_bytes(join_fields([flatten_column(col) for col in table.columns], "\t", "\n"))
-
-
-def join_fields(cols: list[pa.ChunkedArray], separator: str, end: str) -> pa.ChunkedArray:
-    """Each row's values joined by ``separator``, with ``end`` after the last."""
-    # the end goes onto the last field first (a short column), so that the long ones are copied
-    # once, by the one join of all fields
-    last = pc.binary_join_element_wise(cols[-1], scalar(end), scalar(""))
-    return pc.binary_join_element_wise(*cols[:-1], last, scalar(separator))
-
-
-def flatten_column(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Replace each tab, CR, LF or CRLF in a column with one space."""
-    present = present_bytes(col, b"\t\r\n")
-    if b"\r" in present:
-        col = pc.replace_substring(col, "\r\n", " ")
-        col = pc.replace_substring(col, "\r", " ")
-    if b"\n" in present:
-        col = pc.replace_substring(col, "\n", " ")
-    if b"\t" in present:
-        col = pc.replace_substring(col, "\t", " ")
-    return col
+        layout = [(b"" if k == 0 else b"\t", b"", TSV_FLAT, False) for k in range(table.num_columns)]
+        return rows(table, layout, b"", b"\n")

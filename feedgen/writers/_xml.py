@@ -7,10 +7,8 @@ from typing import Final
 import numpy as np
 import pyarrow as pa
 
-from feedgen import _speedups
 from feedgen.errors import PublishError
-from feedgen.text import data_bytes, value_offsets
-from feedgen.writers.base import FeedWriter, Shared
+from feedgen.writers.base import XML_ELEMENT, FeedWriter, Shared, rows
 
 G_NS: Final = "http://base.google.com/ns/1.0"
 #: Meta and Google both refuse a feed with a line longer than this; each item is one line
@@ -33,19 +31,12 @@ def escape_text(text: str) -> str:
 def items(table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
     """Every row of a table of string columns as one ``<item>`` line: an element per non-empty value
     (a field of ``REPEATED`` gets one per comma-separated value), escaped as ``escape_text`` escapes.
-    Returns the lines end to end and each one's length (the compiled pass ``_speedups.xml_items``)."""
-    fields = []
-    for name in table.column_names:
-        col = table.column(name)
-        values = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-        offsets = value_offsets(values).astype(np.int64)
-        offsets -= offsets[0]
-        fields.append(
-            (data_bytes(values), offsets, f"<g:{name}>".encode(), f"</g:{name}>".encode(), name in REPEATED)
-        )
-    lengths = np.empty(table.num_rows, dtype=np.int64)
-    data = _speedups.xml_items(fields, b"<item>", b"</item>\n", lengths, pa.allocate_buffer)
-    return data, lengths
+    Returns the lines end to end and each one's length."""
+    layout = [
+        (f"<g:{name}>".encode(), f"</g:{name}>".encode(), XML_ELEMENT, name in REPEATED)
+        for name in table.column_names
+    ]
+    return rows(table, layout, b"<item>", b"</item>\n")
 
 
 class RssWriter(FeedWriter):

@@ -6,12 +6,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import ClassVar, Protocol, Self, TypeAlias
+from typing import ClassVar, Final, Protocol, Self, TypeAlias
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from feedgen import _speedups
 from feedgen.platforms import PLATFORMS
 from feedgen.text import data_bytes, value_offsets
 
@@ -153,6 +154,28 @@ class FeedWriter(ABC):
         return pa.Table.from_arrays(arrays, names=list(fields))
 
 
+#: how ``rows`` writes a column's values (``feedgen/_speedups.c`` spells them out)
+XML_ELEMENT: Final = 0  # an element per non-empty value, & < > and CR escaped
+CSV_QUOTED: Final = 1  # every value, its quotes doubled
+TSV_FLAT: Final = 2  # every value, a tab, CR, LF or CRLF as one space
+#: per column: the bytes before and after each value, its kind, and whether a comma repeats an element
+Layout: TypeAlias = "list[tuple[bytes, bytes, int, bool]]"
+
+
+def rows(table: pa.Table, layout: Layout, row_open: bytes, row_close: bytes) -> tuple[pa.Buffer, np.ndarray]:
+    """Each row of a table of strings as one line, by one compiled pass (``_speedups.rows``):
+    ``row_open``, each column's value as its ``layout`` entry writes it, then ``row_close``.
+    Returns the lines end to end (in a buffer from Arrow's pool) and each one's length."""
+    fields = []
+    for col, (before, after, kind, repeated) in zip(table.columns, layout, strict=True):
+        values = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+        offsets = value_offsets(values).astype(np.int64)
+        offsets -= offsets[0]
+        fields.append((data_bytes(values), offsets, before, after, kind, repeated))
+    lengths = np.empty(table.num_rows, dtype=np.int64)
+    return _speedups.rows(fields, row_open, row_close, lengths, pa.allocate_buffer), lengths
+
+
 def column_key(col: pa.ChunkedArray) -> tuple[object, ...]:
     """Where a column's values lie in memory: two columns with the same key hold the same values
     (while both are alive), as the formats of one platform, or fields passed through unchanged, do."""
@@ -169,51 +192,3 @@ def kept_slices(data: pa.Buffer, lengths: np.ndarray, keep: np.ndarray) -> Piece
     edges = np.diff(np.concatenate(([0], keep.astype(np.int8), [0])))
     first, stop = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # runs of kept rows
     return [data.slice(int(a), int(b - a)) for a, b in zip(starts[first], ends[stop - 1], strict=True)]
-
-
-def row_bytes(rows: pa.Array | pa.ChunkedArray) -> tuple[pa.Buffer, np.ndarray]:
-    """A column of serialised rows as one buffer (sliced from its data, no copy) and each row's length."""
-    if isinstance(rows, pa.ChunkedArray):
-        rows = rows.chunk(0) if rows.num_chunks == 1 else rows.combine_chunks()
-    rows = rows.cast(STR)
-    data = value_buffers(rows)
-    return (data[0] if data else pa.py_buffer(b"")), np.diff(value_offsets(rows))
-
-
-def value_buffers(values: pa.Array | pa.ChunkedArray) -> list[pa.Buffer]:
-    """Each chunk's string values laid end to end, sliced straight from its data buffer (no copy)."""
-    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-    out = []
-    for chunk in chunks:
-        if chunk.null_count:
-            raise ValueError("cannot take the bytes of a string array holding nulls")
-        chunk = chunk.cast(STR)
-        data_buf = chunk.buffers()[2]
-        if len(chunk) == 0 or data_buf is None:
-            continue
-        offsets = value_offsets(chunk)
-        out.append(data_buf.slice(int(offsets[0]), int(offsets[-1] - offsets[0])))
-    return out
-
-
-def byte_counts(values: pa.ChunkedArray, byte: bytes) -> np.ndarray:
-    """How often an ASCII byte occurs in each value of a string column (a scan of the raw data)."""
-    counts = [np.zeros(0, dtype=np.int64)]
-    for chunk in values.chunks:
-        starts = value_offsets(chunk) - value_offsets(chunk)[0]
-        at = np.flatnonzero(data_bytes(chunk) == ord(byte))
-        counts.append(np.bincount(np.searchsorted(starts, at, side="right") - 1, minlength=len(chunk)))
-    return np.concatenate(counts)
-
-
-def present_bytes(values: pa.Array | pa.ChunkedArray, candidates: bytes) -> bytes:
-    """Which of the candidate ASCII bytes occur anywhere in a string column, by a raw scan of its data."""
-    # A vectorised byte compare over the whole buffer is several times faster than a per-row
-    # substring search, and an ASCII byte never occurs inside a multi-byte UTF-8 sequence.
-    raws = [np.frombuffer(buf, dtype=np.uint8) for buf in value_buffers(values)]
-    return bytes(b for b in candidates if any(bool((raw == b).any()) for raw in raws))
-
-
-def scalar(text: str) -> pa.Scalar:
-    """A large_string scalar, the type the string kernels need beside large_string columns."""
-    return pa.scalar(text, STR)

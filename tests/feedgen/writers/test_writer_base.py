@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 
@@ -13,15 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from writer_samples import CHANNEL, platform_frame
 
+from feedgen import _speedups
 from feedgen.writers import FORMATS, platform_of, writer_class
 from feedgen.writers.base import (
+    CSV_QUOTED,
+    TSV_FLAT,
+    XML_ELEMENT,
     Channel,
     FeedWriter,
-    byte_counts,
     column_key,
     kept_slices,
-    present_bytes,
-    value_buffers,
+    rows,
 )
 
 
@@ -106,22 +109,6 @@ def test_context_manager_closes_on_success_only(fmt: str, frame: pd.DataFrame) -
         assert not fh.getvalue().endswith(b"</channel></rss>\n")
 
 
-def test_value_buffers_respect_slices_and_chunks() -> None:
-    arr = pa.array(["ab", "", "cde", "f"], pa.large_string())
-    assert b"".join(b.to_pybytes() for b in value_buffers(arr.slice(1, 2))) == b"cde"
-    chunked = pa.chunked_array([arr.slice(0, 1), arr.slice(2, 2)])
-    assert [b.to_pybytes() for b in value_buffers(chunked)] == [b"ab", b"cdef"]
-    assert value_buffers(pa.array([], pa.large_string())) == []
-    with pytest.raises(ValueError, match="nulls"):
-        value_buffers(pa.array(["a", None]))
-
-
-def test_present_bytes_finds_ascii_only_where_it_is() -> None:
-    arr = pa.array(["緑茶 & more", "x<y", "plain"], pa.large_string())
-    assert present_bytes(arr, b"&<>\r") == b"&<"
-    assert present_bytes(arr.slice(2), b"&<>\r") == b""
-
-
 def test_sample_frame_is_platform_ready() -> None:
     for platform in ("meta", "google", "tiktok"):
         df = platform_frame(platform)
@@ -154,13 +141,6 @@ def test_kept_slices_cut_runs_of_rows() -> None:
     assert _joined(kept_slices(data, lengths, np.array([True, False, True, False, True]))) == b"aaccce"
     assert len(kept_slices(data, lengths, np.array([True, True, True, False, False]))) == 1
     assert kept_slices(data, lengths, np.zeros(5, dtype=bool)) == []
-
-
-def test_byte_counts_per_value_over_chunks_and_slices() -> None:
-    arr = pa.array(['a"b"', "", '"', "x"], pa.large_string())
-    chunked = pa.chunked_array([arr.slice(0, 1), arr.slice(1, 3)])
-    assert byte_counts(chunked, b'"').tolist() == [2, 0, 1, 0]
-    assert byte_counts(pa.chunked_array([], pa.large_string()), b'"').tolist() == []
 
 
 def test_formats_sharing_work_write_what_each_writes_alone() -> None:
@@ -206,3 +186,44 @@ def test_shared_work_is_reused_only_for_the_same_columns() -> None:
         cls = writer_class(fmt)
         table = cls.table(frame)
         assert _joined(cls.encode_table(table, None, shared)[0]) == _joined(cls.encode_table(table)[0])
+
+
+_TEXT = st.text(st.sampled_from(["a", '"', ",", "\t", "\r", "\n", "&", "<", ">", "é", "茶", " "]), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_TEXT, _TEXT), max_size=8), st.integers(0, 2))
+def test_rows_write_csv_and_tsv_as_plain_python_would(values: list[tuple[str, str]], start: int) -> None:
+    """The compiled row writer against the csv module (every value quoted) and the TSV rule."""
+    first = pa.chunked_array([pa.array([a for a, _ in values], pa.string())])
+    second = pa.array(["x", *(b for _, b in values), "y"], pa.large_string()).slice(1, len(values))
+    table = pa.table({"a": first, "b": pa.chunked_array([second.slice(0, start), second.slice(start)])})
+    layout_csv = [(b'"', b'"', CSV_QUOTED, False), (b',"', b'"', CSV_QUOTED, False)]
+    out = io.StringIO()
+    csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(values)
+    data, lengths = rows(table, layout_csv, b"", b"\n")
+    assert data.to_pybytes() == out.getvalue().encode()
+
+    def flat(text: str) -> str:
+        return text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ").replace("\t", " ")
+
+    layout_tsv = [(b"", b"", TSV_FLAT, False), (b"\t", b"", TSV_FLAT, False)]
+    data, lengths = rows(table, layout_tsv, b"<", b">\n")
+    expected = [f"<{flat(a)}\t{flat(b)}>\n".encode() for a, b in values]
+    assert data.to_pybytes() == b"".join(expected)
+    assert lengths.tolist() == [len(line) for line in expected]
+
+
+def test_rows_refuse_what_does_not_fit() -> None:
+    lengths = np.empty(2, dtype=np.int64)
+    data = np.frombuffer(b"abc", dtype=np.uint8)
+    for offsets in ([0, 1], [0, 2, 4], [1, 2, 3], [0, 2, 1]):
+        field = (data, np.array(offsets, dtype=np.int64), b"<a>", b"</a>", XML_ELEMENT, False)
+        with pytest.raises(ValueError, match="offsets"):
+            _speedups.rows([field], b"<item>", b"</item>\n", lengths, pa.allocate_buffer)
+    field = (data, np.array([0, 1, 3], dtype=np.int64), b"<a>", b"</a>", 7, False)
+    with pytest.raises(ValueError, match="kind 7"):
+        _speedups.rows([field], b"", b"", lengths, pa.allocate_buffer)
+    field = (data, np.array([0, 1, 3], dtype=np.int64), b"<a>", b"</a>", XML_ELEMENT, False)
+    with pytest.raises(ValueError, match="too small"):
+        _speedups.rows([field], b"", b"", lengths, lambda size: pa.allocate_buffer(1))

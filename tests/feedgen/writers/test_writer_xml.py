@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -13,7 +12,6 @@ from hypothesis import strategies as st
 from lxml import etree
 from writer_samples import platform_frame, render
 
-from feedgen import _speedups
 from feedgen.errors import PublishError
 from feedgen.writers._xml import G_NS, MAX_LINE_BYTES, escape_text, items
 from feedgen.writers.base import Channel
@@ -50,18 +48,6 @@ def test_repeated_field_gets_an_element_per_comma_separated_value(values: list[s
     ]
     assert data.to_pybytes() == "".join(expected).encode()
     assert lengths.tolist() == [len(line.encode()) for line in expected]
-
-
-def test_items_refuse_offsets_that_do_not_fit() -> None:
-    lengths = np.empty(2, dtype=np.int64)
-    data = np.frombuffer(b"abc", dtype=np.uint8)
-    for offsets in ([0, 1], [0, 2, 4], [1, 2, 3], [0, 2, 1]):
-        field = (data, np.array(offsets, dtype=np.int64), b"<a>", b"</a>", False)
-        with pytest.raises(ValueError, match="offsets"):
-            _speedups.xml_items([field], b"<item>", b"</item>\n", lengths, pa.allocate_buffer)
-    with pytest.raises(ValueError, match="too small"):
-        field = (data, np.array([0, 1, 3], dtype=np.int64), b"<a>", b"</a>", False)
-        _speedups.xml_items([field], b"<item>", b"</item>\n", lengths, lambda size: pa.allocate_buffer(1))
 
 
 def test_channel_is_escaped() -> None:
