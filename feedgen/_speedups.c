@@ -58,6 +58,60 @@ static void init_bytes(void) {
 
 static inline uint8_t lower(uint8_t b) { return (b >= 0x41 && b <= 0x5A) ? (uint8_t)(b | 0x20) : b; }
 
+
+#if defined(__SSE2__)
+static inline __m128i load16(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
+static inline __m128i byte_is(__m128i x, uint8_t b) { return _mm_cmpeq_epi8(x, _mm_set1_epi8((char)b)); }
+/* x <= limit, bytes taken unsigned */
+static inline __m128i at_most(__m128i x, uint8_t limit) {
+    return _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8((char)limit)), x);
+}
+#endif
+
+/* The first byte at or after r that the first loop must look at (see special[]), or end. */
+static inline Py_ssize_t next_special_byte(const uint8_t *data, Py_ssize_t r, Py_ssize_t end) {
+#if defined(__SSE2__)
+    for (; r + 16 <= end; r += 16) {
+        __m128i x = load16(data + r);
+        __m128i kept = _mm_or_si128(_mm_or_si128(byte_is(x, TAB), byte_is(x, LF)), byte_is(x, CR));
+        __m128i hit = _mm_andnot_si128(kept, at_most(x, 0x1F));
+        hit = _mm_or_si128(hit, _mm_or_si128(byte_is(x, 0x7F), byte_is(x, 0xC2)));
+        hit = _mm_or_si128(hit, _mm_or_si128(byte_is(x, 0xEF), _mm_or_si128(byte_is(x, AMP), byte_is(x, LT))));
+        int mask = _mm_movemask_epi8(hit);
+        if (mask)
+            return r + __builtin_ctz((unsigned)mask);
+    }
+#endif
+    while (r < end && !special[data[r]])
+        r++;
+    return r;
+}
+
+/* The first byte at or after r where collapsing whitespace has work, or end: a byte of a non-ASCII
+ * character, a whitespace byte other than a space, or a space followed by either (or by the end). A
+ * lone space between two ASCII characters stays as it is. */
+static inline Py_ssize_t next_space_work(const uint8_t *buf, Py_ssize_t r, Py_ssize_t end) {
+#if defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128();
+    for (; r + 17 <= end; r += 16) {
+        __m128i x = load16(buf + r), y = load16(buf + r + 1);
+        __m128i ws_x = at_most(x, SP), space = byte_is(x, SP);
+        __m128i after = _mm_or_si128(at_most(y, SP), _mm_cmplt_epi8(y, zero)); /* y: whitespace or >= 0x80 */
+        __m128i hit = _mm_or_si128(_mm_andnot_si128(space, ws_x), _mm_cmplt_epi8(x, zero));
+        hit = _mm_or_si128(hit, _mm_and_si128(space, after));
+        int mask = _mm_movemask_epi8(hit);
+        if (mask)
+            return r + __builtin_ctz((unsigned)mask);
+    }
+#endif
+    for (; r < end; r++) {
+        uint8_t b = buf[r];
+        if (b >= 0x80 || (b <= SP && (b != SP || r + 1 >= end || buf[r + 1] <= SP || buf[r + 1] >= 0x80)))
+            return r;
+    }
+    return end;
+}
+
 /* The index of the common entity spelled at data[r:end], or -1. */
 static Py_ssize_t entity_at(const uint8_t *data, Py_ssize_t r, Py_ssize_t end, const Tables *t) {
     for (Py_ssize_t k = 0; k < t->count; k++) {
@@ -76,11 +130,14 @@ static Py_ssize_t controls_and_entities(const uint8_t *data, Py_ssize_t start, P
     Py_ssize_t r = start, w = pos;
     *lt = 0;
     while (r < end) {
+        Py_ssize_t next = next_special_byte(data, r, end);
+        memcpy(out + w, data + r, (size_t)(next - r)); /* the bytes copied as they are */
+        w += next - r;
+        r = next;
+        if (r >= end)
+            break;
         uint8_t b = data[r];
-        if (!special[b]) {
-            out[w++] = b;
-            r++;
-        } else if (b == AMP) {
+        if (b == AMP) {
             uint8_t next = r + 1 < end ? data[r + 1] : SP;
             if (t->no_reference[next]) { /* "&" that starts nothing, as in "Sakura & Co." */
                 out[w++] = b;
@@ -172,40 +229,55 @@ static inline int is_name_byte(uint8_t b) {
 /* Block tags to "\n", then (a second loop, as the two regexes run one after the other) every other
  * tag out. Returns the row's new end, or -1 when it holds "<!--" (comments take the general path). */
 static Py_ssize_t strip_tags(uint8_t *buf, Py_ssize_t start, Py_ssize_t end) {
-    for (Py_ssize_t r = start; r + 3 < end; r++)
-        if (buf[r] == LT && buf[r + 1] == '!' && buf[r + 2] == '-' && buf[r + 3] == '-')
+    for (Py_ssize_t r = start; r < end; r++) {
+        const uint8_t *lt = memchr(buf + r, LT, (size_t)(end - r));
+        if (!lt)
+            break;
+        r = lt - buf;
+        if (r + 3 < end && buf[r + 1] == '!' && buf[r + 2] == '-' && buf[r + 3] == '-')
             return -1;
+    }
     Py_ssize_t r = start, w = start;
     while (r < end) {
-        if (buf[r] == LT) {
-            Py_ssize_t k = r + 1;
-            while (k < end && re2_space[buf[k]])
-                k++;
-            k = block_name_end(buf, k, end);
-            Py_ssize_t stop = k >= 0 ? tag_end(buf, k, end) : -1;
-            if (stop >= 0) {
-                buf[w++] = LF;
-                r = stop;
-                continue;
-            }
+        const uint8_t *lt = memchr(buf + r, LT, (size_t)(end - r));
+        Py_ssize_t next = lt ? lt - buf : end;
+        memmove(buf + w, buf + r, (size_t)(next - r));
+        w += next - r;
+        r = next;
+        if (r >= end)
+            break;
+        Py_ssize_t k = r + 1;
+        while (k < end && re2_space[buf[k]])
+            k++;
+        k = block_name_end(buf, k, end);
+        Py_ssize_t stop = k >= 0 ? tag_end(buf, k, end) : -1;
+        if (stop >= 0) {
+            buf[w++] = LF;
+            r = stop;
+        } else {
+            buf[w++] = buf[r++];
         }
-        buf[w++] = buf[r++];
     }
     end = w;
     r = w = start;
     while (r < end) {
-        if (buf[r] == LT) {
-            Py_ssize_t k = r + 1;
-            if (k < end && buf[k] == SLASH)
-                k++;
-            if (k < end && ((buf[k] >= 'A' && buf[k] <= 'Z') || (buf[k] >= 'a' && buf[k] <= 'z'))) {
-                for (k++; k < end && is_name_byte(buf[k]); k++)
-                    ;
-                Py_ssize_t stop = tag_end(buf, k, end);
-                if (stop >= 0) {
-                    r = stop;
-                    continue;
-                }
+        const uint8_t *lt = memchr(buf + r, LT, (size_t)(end - r));
+        Py_ssize_t next = lt ? lt - buf : end;
+        memmove(buf + w, buf + r, (size_t)(next - r));
+        w += next - r;
+        r = next;
+        if (r >= end)
+            break;
+        Py_ssize_t k = r + 1;
+        if (k < end && buf[k] == SLASH)
+            k++;
+        if (k < end && ((buf[k] >= 'A' && buf[k] <= 'Z') || (buf[k] >= 'a' && buf[k] <= 'z'))) {
+            for (k++; k < end && is_name_byte(buf[k]); k++)
+                ;
+            Py_ssize_t stop = tag_end(buf, k, end);
+            if (stop >= 0) {
+                r = stop;
+                continue;
             }
         }
         buf[w++] = buf[r++];
@@ -245,6 +317,14 @@ static Py_ssize_t collapse_spaces(uint8_t *buf, Py_ssize_t start, Py_ssize_t end
     Py_ssize_t r = start, w = start;
     *unnormalized = 0;
     while (r < end) {
+        if (w != start) { /* (at the start even a lone space goes: it is a leading run) */
+            Py_ssize_t next = next_space_work(buf, r, end);
+            memmove(buf + w, buf + r, (size_t)(next - r));
+            w += next - r;
+            r = next;
+            if (r >= end)
+                break;
+        }
         uint8_t b = buf[r];
         if (b < 0x80 && !space_byte[b]) {
             buf[w++] = buf[r++];

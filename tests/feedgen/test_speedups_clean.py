@@ -25,6 +25,7 @@ _PIECES = [
     *["e", "\u0301", "\u0338", "\u00e9", "\u212b", "\u2126", "\u1100", "\u1161", "\u11a8", "\uac00"],
     *["\u304b", "\u3099", "\u30ac", "\u4e00", "\uf900", "\u0b47", "\u0b3e", "\U0001f642", "\U0001d15e"],
     *["a", "Zz", "Sakura & Co.", "1,5", '"q"', "\u00b0", "\u2013"],
+    *["Lorem ipsum dolor sit amet", "consectetur-adipiscing-elit", "0123456789abcdef"],  # past 16 bytes
 ]
 pieces = st.lists(st.sampled_from(_PIECES), max_size=14).map("".join)
 rows = st.lists(st.one_of(pieces, pieces, st.none()), max_size=8)
@@ -60,6 +61,21 @@ def test_every_bmp_character_alone_and_beside_others(
     fast, general = _both(arr, html_allowed, keep_lines)
     differ = [f"U+{codes[i]:04X}" for i in np.flatnonzero(np.array(fast, dtype=object) != np.array(general))]
     assert not differ, differ[:20]
+
+
+@pytest.mark.parametrize(("html_allowed", "keep_lines"), [(True, True), (False, False), (True, False)])
+def test_every_piece_at_every_offset_of_a_long_row(html_allowed: bool, keep_lines: bool) -> None:
+    """The compiled pass scans sixteen bytes at a time: each piece, alone and doubled, at every place
+    of a 16-byte block and across two blocks, in plain text on both sides."""
+    values = [
+        "x" * offset + piece * times + " tail of plain text"
+        for piece in _PIECES
+        for times in (1, 2)
+        for offset in range(34)
+    ]
+    fast, general = _both(pa.array(values), html_allowed, keep_lines)
+    differ = [values[i] for i in range(len(values)) if fast[i] != general[i]]
+    assert not differ, differ[:5]
 
 
 def test_rows_the_pass_leaves_take_the_general_path() -> None:
