@@ -200,24 +200,15 @@ def _apply(series: pd.Series, fn: Callable[[pa.Array], pa.Array]) -> pd.Series:
 
 
 def _clean_lines(columns: dict[str, pd.Series]) -> dict[str, pd.Series]:
-    """``text.clean_text`` of single-line columns, run once over all of them together (each step then
-    costs one call, not one per column) and over the distinct values of a column with few."""
-    parts: list[pa.Array] = []
-    codes: list[np.ndarray | None] = []
-    for values in columns.values():
-        value_codes, uniques = pd.factorize(values, use_na_sentinel=False)
-        few = len(uniques) * 2 <= len(values)
-        part = text.to_arrow(pd.Series(uniques, dtype=text.STR) if few else values)
-        parts.append(part.cast(pa.large_string()))
-        codes.append(value_codes if few else None)
+    """``text.clean_text`` of single-line columns, run once over all of them together (one call of
+    the compiled pass, not one per column; cleaning every value costs less than finding the distinct
+    ones first)."""
+    parts = [text.to_arrow(values).cast(pa.large_string()) for values in columns.values()]
     cleaned = text.clean_text(pa.concat_arrays(parts))
     out, start = {}, 0
-    for (name, values), part, part_codes in zip(columns.items(), parts, codes, strict=True):
-        done = cleaned.slice(start, len(part))
+    for (name, values), part in zip(columns.items(), parts, strict=True):
+        out[name] = text.to_series(cleaned.slice(start, len(part)), values.index)
         start += len(part)
-        if part_codes is not None:
-            done = done.take(pa.array(part_codes))
-        out[name] = text.to_series(done, values.index)
     return out
 
 
