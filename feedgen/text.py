@@ -1,8 +1,10 @@
 """Column-wise text cleaning: NFC, XML-forbidden characters, HTML entities and tags, whitespace.
 
-Everything works on whole pyarrow string arrays; Python runs only html.unescape, once per distinct
-entity (so decoding is exact by construction). Each step first finds, cheaply and often on the raw
-UTF-8 bytes, the rows it may change, and leaves the others alone.
+``clean_text`` runs one compiled pass (``_speedups.clean``) over a column's UTF-8 bytes for the rows it
+covers exactly, and the general path for the rest. The general path (``clean_text_general``) works on
+whole pyarrow string arrays; Python runs only html.unescape, once per distinct entity (so decoding is
+exact by construction). Each of its steps first finds, cheaply and often on the raw UTF-8 bytes, the
+rows it may change, and leaves the others alone.
 """
 
 from __future__ import annotations
