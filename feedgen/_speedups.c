@@ -409,6 +409,15 @@ static PyObject *clean(PyObject *Py_UNUSED(self), PyObject *args) {
         !need(&out, data.len, "out") || !need(&out_offsets, 8 * (n + 1), "out_offsets") ||
         !need(&general, n, "general") || !need(&unnormalized, n, "unnormalized"))
         goto done;
+    for (Py_ssize_t k = 0; k < t.count; k++) {
+        /* the loops decode in place: an entity must never grow, nor spell more than its 8 bytes */
+        if (t.name_len[k] < 1 || t.name_len[k] > 8 || t.char_len[k] < 1 || t.char_len[k] > 4 ||
+            t.char_len[k] > t.name_len[k]) {
+            PyErr_Format(PyExc_ValueError, "entity %zd: name of %lld bytes, text of %lld", k,
+                         (long long)t.name_len[k], (long long)t.char_len[k]);
+            goto done;
+        }
+    }
     if (n > 0 && (off[0] < 0 || off[n] > data.len)) {
         PyErr_SetString(PyExc_ValueError, "offsets point outside data");
         goto done;

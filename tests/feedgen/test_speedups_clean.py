@@ -120,7 +120,9 @@ def test_every_tag_form_between_words(keep_lines: bool) -> None:
     assert fast == general
 
 
-def _call(data: bytes, offsets: list[int], out_size: int | None = None) -> int:
+def _call(
+    data: bytes, offsets: list[int], out_size: int | None = None, tables: tuple[np.ndarray, ...] = ()
+) -> int:
     n = len(offsets) - 1
     buf = np.frombuffer(data, dtype=np.uint8)
     return _speedups.clean(
@@ -129,7 +131,7 @@ def _call(data: bytes, offsets: list[int], out_size: int | None = None) -> int:
         np.ones(n, dtype=bool),
         True,
         True,
-        *text._ENTITY_TABLES,
+        *(tables or text._ENTITY_TABLES),
         text._nfc_safe(),
         np.empty(len(data) if out_size is None else out_size, dtype=np.uint8),
         np.empty(n + 1, dtype=np.int64),
@@ -146,3 +148,11 @@ def test_the_compiled_pass_refuses_buffers_it_would_overrun() -> None:
         _call(b"abc", [0, 2, 1, 3])
     with pytest.raises(ValueError, match="out: 1 bytes, 4 needed"):
         _call(b"abcd", [0, 4], out_size=1)
+
+
+def test_the_compiled_pass_refuses_an_entity_that_would_grow() -> None:
+    no_reference, names, name_len, chars, char_len = text._ENTITY_TABLES
+    grown = char_len.copy()
+    grown[0] = name_len[0] + 1
+    with pytest.raises(ValueError, match="entity 0"):
+        _call(b"a &amp; b", [0, 9], tables=(no_reference, names, name_len, chars, grown))
