@@ -460,6 +460,11 @@ done:
 
 /* ---- rows ---------------------------------------------------------------------------------- */
 
+/* A copy of up to SHORT bytes is one unaligned 16-byte load and store (or two) rather than a call
+ * to memcpy: the output buffer has SHORT bytes of slack at its end, and the source must have SHORT
+ * readable bytes from the copy's start (padded tags; a value not among its buffer's last bytes). */
+#define SHORT 32
+
 /* How a field's value is written: */
 enum {
     XML_ELEMENT = 0, /* an element, none for an empty value; & < > CR escaped (a repeated field: a comma
@@ -474,6 +479,8 @@ typedef struct {
     Py_ssize_t open_len, close_len;
     int kind, repeated;
     uint8_t special[5]; /* the bytes the value's kind changes (repeated to fill) */
+    const uint8_t *data_end;
+    uint8_t open_pad[SHORT], close_pad[SHORT]; /* open and close, zero-padded (when they fit) */
 } Field;
 
 /* the text that stands for a byte in XML element content (NULL for the bytes written as they are) */
@@ -509,14 +516,20 @@ static inline Py_ssize_t next_special(const Field *f, const uint8_t *v, Py_ssize
     const __m128i s0 = _mm_set1_epi8((char)f->special[0]), s1 = _mm_set1_epi8((char)f->special[1]),
                   s2 = _mm_set1_epi8((char)f->special[2]), s3 = _mm_set1_epi8((char)f->special[3]),
                   s4 = _mm_set1_epi8((char)f->special[4]);
-    for (; r + 16 <= len; r += 16) {
+    while (r < len) {
+        Py_ssize_t left = len - r;
+        if (left < 16 && v + r + 16 > f->data_end)
+            break; /* the last bytes of the buffer: one at a time */
         __m128i x = _mm_loadu_si128((const __m128i *)(v + r));
         __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, s0), _mm_cmpeq_epi8(x, s1)),
                                    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, s2), _mm_cmpeq_epi8(x, s3)),
                                                 _mm_cmpeq_epi8(x, s4)));
-        int mask = _mm_movemask_epi8(hit);
+        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        if (left < 16)
+            mask &= (1u << left) - 1; /* the bytes past the value belong to the next one */
         if (mask)
-            return r + __builtin_ctz((unsigned)mask);
+            return r + __builtin_ctz(mask);
+        r += 16;
     }
 #endif
     for (; r < len; r++)
@@ -547,14 +560,40 @@ static uint8_t *put(uint8_t *w, const void *src, Py_ssize_t len) {
     return w + len;
 }
 
+/* put(), for a source with SHORT readable bytes from src when len <= SHORT (see SHORT). */
+static inline uint8_t *put_short(uint8_t *w, const uint8_t *src, Py_ssize_t len) {
+#if defined(__SSE2__)
+    if (len <= SHORT) {
+        _mm_storeu_si128((__m128i *)w, _mm_loadu_si128((const __m128i *)src));
+        if (len > 16)
+            _mm_storeu_si128((__m128i *)(w + 16), _mm_loadu_si128((const __m128i *)(src + 16)));
+        return w + len;
+    }
+#endif
+    return put(w, src, len);
+}
+
+static inline uint8_t *put_open(const Field *f, uint8_t *w) {
+    return f->open_len <= SHORT ? put_short(w, f->open_pad, f->open_len) : put(w, f->open, f->open_len);
+}
+
+static inline uint8_t *put_close(const Field *f, uint8_t *w) {
+    return f->close_len <= SHORT ? put_short(w, f->close_pad, f->close_len) : put(w, f->close, f->close_len);
+}
+
+/* A run of a value's bytes: whole 16-byte loads where SHORT bytes can be read from it. */
+static inline uint8_t *put_run(const Field *f, uint8_t *w, const uint8_t *src, Py_ssize_t len) {
+    return (len <= SHORT && src + SHORT <= f->data_end) ? put_short(w, src, len) : put(w, src, len);
+}
+
 static uint8_t *write_value(const Field *f, const uint8_t *v, Py_ssize_t len, uint8_t *w) {
     if (len == 0 && f->kind == XML_ELEMENT)
         return w;
-    w = put(w, f->open, f->open_len);
+    w = put_open(f, w);
     Py_ssize_t plain = 0; /* start of the run of bytes written as they are */
     for (Py_ssize_t r = next_special(f, v, 0, len); r < len; r = next_special(f, v, r + 1, len)) {
         uint8_t b = v[r];
-        w = put(w, v + plain, r - plain);
+        w = put_run(f, w, v + plain, r - plain);
         plain = r + 1;
         if (f->kind == CSV_QUOTED) {
             *w++ = '"';
@@ -566,12 +605,12 @@ static uint8_t *write_value(const Field *f, const uint8_t *v, Py_ssize_t len, ui
         } else if (xml_escape_len[b]) {
             w = put(w, xml_escape[b], xml_escape_len[b]);
         } else { /* a comma in a repeated XML field */
-            w = put(w, f->close, f->close_len);
-            w = put(w, f->open, f->open_len);
+            w = put_close(f, w);
+            w = put_open(f, w);
         }
     }
-    w = put(w, v + plain, len - plain);
-    return put(w, f->close, f->close_len);
+    w = put_run(f, w, v + plain, len - plain);
+    return put_close(f, w);
 }
 
 PyDoc_STRVAR(rows_doc,
@@ -582,7 +621,8 @@ PyDoc_STRVAR(rows_doc,
     "and ``close`` the bytes around the value. Kinds: 0, an XML element (none for an empty value; & <\n"
     "> and CR escaped; in a ``repeated`` field a comma closes the element and opens another); 1, a CSV\n"
     "value (quotes doubled); 2, a TSV value (a tab, CR, LF or CRLF becomes a space). Writes each row's\n"
-    "length to ``lengths`` (int64, n) and returns ``allocate(total)``, a writable buffer, filled.");
+    "length to ``lengths`` (int64, n) and returns ``allocate(total + 32)``, a writable buffer whose\n"
+    "first ``total`` bytes hold the rows (the rest is scratch room for the copies).");
 
 static PyObject *rows(PyObject *Py_UNUSED(self), PyObject *args) {
     PyObject *fields_arg, *allocate, *seq = NULL, *result = NULL;
@@ -622,6 +662,11 @@ static PyObject *rows(PyObject *Py_UNUSED(self), PyObject *args) {
             }
         }
         set_special(f);
+        f->data_end = (const uint8_t *)f->data.buf + f->data.len;
+        if (f->open_len <= SHORT)
+            memcpy(f->open_pad, f->open, (size_t)f->open_len);
+        if (f->close_len <= SHORT)
+            memcpy(f->close_pad, f->close, (size_t)f->close_len);
     }
     int64_t *len = lengths.buf;
     Py_ssize_t total = 0;
@@ -636,10 +681,10 @@ static PyObject *rows(PyObject *Py_UNUSED(self), PyObject *args) {
         total += size;
     }
     Py_END_ALLOW_THREADS
-    PyObject *buffer = PyObject_CallFunction(allocate, "n", total);
+    PyObject *buffer = PyObject_CallFunction(allocate, "n", total + SHORT);
     if (!buffer)
         goto done;
-    if (PyObject_GetBuffer(buffer, &out, PyBUF_WRITABLE) < 0 || out.len < total) {
+    if (PyObject_GetBuffer(buffer, &out, PyBUF_WRITABLE) < 0 || out.len < total + SHORT) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "allocate() returned a buffer too small");
         Py_DECREF(buffer);

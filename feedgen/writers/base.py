@@ -173,7 +173,8 @@ def rows(table: pa.Table, layout: Layout, row_open: bytes, row_close: bytes) -> 
         offsets -= offsets[0]
         fields.append((data_bytes(values), offsets, before, after, kind, repeated))
     lengths = np.empty(table.num_rows, dtype=np.int64)
-    return _speedups.rows(fields, row_open, row_close, lengths, pa.allocate_buffer), lengths
+    data = _speedups.rows(fields, row_open, row_close, lengths, pa.allocate_buffer)
+    return data.slice(0, int(lengths.sum())), lengths
 
 
 def column_key(col: pa.ChunkedArray) -> tuple[object, ...]:

@@ -233,10 +233,11 @@ def test_rows_refuse_what_does_not_fit() -> None:
 def test_rows_find_every_special_byte_at_every_offset() -> None:
     """The row writer scans sixteen bytes at a time: each byte a kind changes, at every place of a block."""
     values = [
-        "x" * offset + special * times + "y" * 20
+        "x" * offset + special * times + "y" * tail
         for special in ['"', "\t", "\r\n", "\r", "\n", "&", "<", ">", ","]
         for times in (1, 2)
         for offset in range(34)
+        for tail in (0, 3, 20)  # at a value's end too, where the scan reads on into the next value
     ]
     table = pa.table({"v": pa.array(values, pa.large_string())})
     data, _ = rows(table, [(b"[", b"]", CSV_QUOTED, False)], b"", b"\n")
