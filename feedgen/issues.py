@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from feedgen import text
 from feedgen.sources import ROW
 
 COLUMNS = ("row", "id", "platform", "field", "severity", "reason", "detail")
@@ -86,30 +87,39 @@ class Collector:
         if not self._parts:
             return empty()
         at = np.concatenate([part[0] for part in self._parts])
-        sizes = [len(part[0]) for part in self._parts]
-        order = np.argsort(self.source[ROW].to_numpy()[at], kind="stable")
+        rows = self.source[ROW].to_numpy()
+        order = np.argsort(rows[at], kind="stable")
         at = at[order]
+        # each part's number, per issue: the columns a part holds once (field, severity, reason, a
+        # fixed detail) are taken from a short array by it, with no Python object per issue
+        part_of = np.repeat(np.arange(len(self._parts)), [len(part[0]) for part in self._parts])[order]
 
-        def repeated(values: list[str]) -> pd.Series:
-            return pd.Series(np.repeat(np.array(values, dtype=object), sizes)[order], dtype="str")
+        def by_part(values: list[str]) -> pa.Array:
+            return pa.array(values, _TEXT).take(pa.array(part_of))
 
         details = [
-            part[4].to_numpy(dtype=object)[part[0]]
+            _arrow_text(part[4]).take(pa.array(part[0]))
             if isinstance(part[4], pd.Series)
-            else np.full(len(part[0]), part[4], dtype=object)
+            else pa.array([part[4]], _TEXT).take(pa.array(np.zeros(len(part[0]), dtype=np.int64)))
             for part in self._parts
         ]
+        index = pd.RangeIndex(len(at))
         return pd.DataFrame(
             {
-                "row": self.source[ROW].to_numpy()[at].astype("int64"),
-                "id": pd.Series(self.source["id"].array.take(at)).astype("str"),
-                "platform": pd.Series(np.full(len(at), self.platform, dtype=object), dtype="str"),
-                "field": repeated([part[1] for part in self._parts]),
-                "severity": repeated([part[3] for part in self._parts]),
-                "reason": repeated([part[2] for part in self._parts]),
-                "detail": pd.Series(np.concatenate(details)[order], dtype="str"),
-            }
+                "row": rows[at].astype("int64"),
+                "id": _str_series(_arrow_text(self.source["id"]).take(pa.array(at)), index),
+                "platform": _str_series(by_part([self.platform] * len(self._parts)), index),
+                "field": _str_series(by_part([part[1] for part in self._parts]), index),
+                "severity": _str_series(by_part([part[3] for part in self._parts]), index),
+                "reason": _str_series(by_part([part[2] for part in self._parts]), index),
+                "detail": _str_series(pa.concat_arrays(details).take(pa.array(order)), index),
+            },
+            index=index,
         )
+
+
+def _str_series(values: pa.Array, index: pd.Index) -> pd.Series:
+    return pd.Series(values, dtype=text.STR, index=index, copy=False)
 
 
 _TEXT = pa.large_string()
@@ -129,9 +139,12 @@ def csv_text(found: pd.DataFrame) -> str:
 
 
 def _arrow_text(values: pd.Series) -> pa.Array:
-    """A column as one Arrow string array (numbers written as ``str`` writes them)."""
+    """A column as one Arrow string array (numbers written as ``str`` writes them); an Arrow-backed
+    column without a copy of its values."""
     if values.dtype.kind in "iu":
         return pc.cast(pa.array(values.to_numpy()), _TEXT)
+    if values.dtype == text.STR:
+        return text.to_arrow(values).cast(_TEXT)
     return pa.array(values.to_numpy(dtype=object), type=_TEXT)
 
 
