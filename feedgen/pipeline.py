@@ -166,6 +166,7 @@ def _process(
     chunk: pd.DataFrame, duplicate: np.ndarray, plan: ChunkPlan, sinks: Sinks, index: int
 ) -> ChunkResult:
     clean, found = catalog.clean(chunk, plan.ctx)
+    found_counts = _count_each(found["field"] + ":" + found["reason"])
     clean["_duplicate"] = pd.Series(duplicate, index=clean.index)
     facts = validate.Facts(clean)
     counts: dict[str, PlatformCounts] = {}
@@ -174,7 +175,7 @@ def _process(
     for platform in plan.platforms:
         checked = validate.check(clean, PLATFORMS[platform], plan.country, plan.labels, facts=facts)
         chunk_issues.append(checked)
-        counts[platform], keep = _platform(clean, checked, found, platform)
+        counts[platform], keep = _platform(clean, checked, found_counts, platform)
         if not plan.encode:
             continue
         formats = [fmt for fmt in plan.formats if platform_of(fmt) == platform and fmt in sinks.writers]
@@ -203,20 +204,19 @@ def _write_text(fh: IO[str], text: str) -> None:
 
 
 def _platform(
-    clean: pd.DataFrame, checked: pd.DataFrame, found: pd.DataFrame, platform: str
+    clean: pd.DataFrame, checked: pd.DataFrame, found: Counter[str], platform: str
 ) -> tuple[PlatformCounts, np.ndarray]:
-    """One platform's counts for the chunk and which rows it keeps (those without errors)."""
+    """One platform's counts for the chunk and which rows it keeps (those without errors);
+    ``found`` counts the warnings of cleaning, which every platform reports."""
     is_error = (checked["severity"] == issues.ERROR).to_numpy(dtype=bool)
     errors = checked[is_error]
     first = errors.drop_duplicates("row")
-    warned = pd.concat(
-        [checked[~is_error & (checked["severity"] == issues.WARNING).to_numpy(dtype=bool)], found]
-    )
+    warned = checked[~is_error & (checked["severity"] == issues.WARNING).to_numpy(dtype=bool)]
     keep = ~clean[ROW].isin(errors["row"]).to_numpy(dtype=bool)
     counts = PlatformCounts(
         written=int(keep.sum()),
         rejected_by_reason=_count_each(first["field"] + ":" + first["reason"]),
-        warnings_by_reason=_count_each(warned["field"] + ":" + warned["reason"]),
+        warnings_by_reason=_count_each(warned["field"] + ":" + warned["reason"]) + found,
     )
     return counts, keep
 
