@@ -226,7 +226,51 @@ static inline int is_name_byte(uint8_t b) {
     return (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') || b == ':' || b == '-';
 }
 
-/* Block tags to "\n", then (a second loop, as the two regexes run one after the other) every other
+/* The end of the block tag that starts at buf[r] ("<"), or -1: <\s*NAME(\s[^<>]*)?/?> */
+static Py_ssize_t block_tag_at(const uint8_t *buf, Py_ssize_t r, Py_ssize_t end) {
+    Py_ssize_t k = r + 1;
+    while (k < end && re2_space[buf[k]])
+        k++;
+    k = block_name_end(buf, k, end);
+    return k >= 0 ? tag_end(buf, k, end) : -1;
+}
+
+/* The end of the tag that starts at buf[r] ("<"), or -1: </?[A-Za-z][A-Za-z0-9:-]*(\s[^<>]*)?/?> */
+static Py_ssize_t any_tag_at(const uint8_t *buf, Py_ssize_t r, Py_ssize_t end) {
+    Py_ssize_t k = r + 1;
+    if (k < end && buf[k] == SLASH)
+        k++;
+    if (!(k < end && ((buf[k] >= 'A' && buf[k] <= 'Z') || (buf[k] >= 'a' && buf[k] <= 'z'))))
+        return -1;
+    for (k++; k < end && is_name_byte(buf[k]); k++)
+        ;
+    return tag_end(buf, k, end);
+}
+
+/* One regex's pass over a row, in place: each block tag becomes "\n" (block) or each tag goes. */
+static Py_ssize_t tag_pass(uint8_t *buf, Py_ssize_t start, Py_ssize_t end, int block) {
+    Py_ssize_t r = start, w = start;
+    while (r < end) {
+        const uint8_t *lt = memchr(buf + r, LT, (size_t)(end - r));
+        Py_ssize_t next = lt ? lt - buf : end;
+        memmove(buf + w, buf + r, (size_t)(next - r));
+        w += next - r;
+        r = next;
+        if (r >= end)
+            break;
+        Py_ssize_t stop = block ? block_tag_at(buf, r, end) : any_tag_at(buf, r, end);
+        if (stop < 0) {
+            buf[w++] = buf[r++]; /* a "<" that starts no tag */
+        } else {
+            if (block)
+                buf[w++] = LF;
+            r = stop;
+        }
+    }
+    return w;
+}
+
+/* Block tags to "\n", then (a second pass, as the two regexes run one after the other) every other
  * tag out. Returns the row's new end, or -1 when it holds "<!--" (comments take the general path). */
 static Py_ssize_t strip_tags(uint8_t *buf, Py_ssize_t start, Py_ssize_t end) {
     for (Py_ssize_t r = start; r < end; r++) {
@@ -237,52 +281,7 @@ static Py_ssize_t strip_tags(uint8_t *buf, Py_ssize_t start, Py_ssize_t end) {
         if (r + 3 < end && buf[r + 1] == '!' && buf[r + 2] == '-' && buf[r + 3] == '-')
             return -1;
     }
-    Py_ssize_t r = start, w = start;
-    while (r < end) {
-        const uint8_t *lt = memchr(buf + r, LT, (size_t)(end - r));
-        Py_ssize_t next = lt ? lt - buf : end;
-        memmove(buf + w, buf + r, (size_t)(next - r));
-        w += next - r;
-        r = next;
-        if (r >= end)
-            break;
-        Py_ssize_t k = r + 1;
-        while (k < end && re2_space[buf[k]])
-            k++;
-        k = block_name_end(buf, k, end);
-        Py_ssize_t stop = k >= 0 ? tag_end(buf, k, end) : -1;
-        if (stop >= 0) {
-            buf[w++] = LF;
-            r = stop;
-        } else {
-            buf[w++] = buf[r++];
-        }
-    }
-    end = w;
-    r = w = start;
-    while (r < end) {
-        const uint8_t *lt = memchr(buf + r, LT, (size_t)(end - r));
-        Py_ssize_t next = lt ? lt - buf : end;
-        memmove(buf + w, buf + r, (size_t)(next - r));
-        w += next - r;
-        r = next;
-        if (r >= end)
-            break;
-        Py_ssize_t k = r + 1;
-        if (k < end && buf[k] == SLASH)
-            k++;
-        if (k < end && ((buf[k] >= 'A' && buf[k] <= 'Z') || (buf[k] >= 'a' && buf[k] <= 'z'))) {
-            for (k++; k < end && is_name_byte(buf[k]); k++)
-                ;
-            Py_ssize_t stop = tag_end(buf, k, end);
-            if (stop >= 0) {
-                r = stop;
-                continue;
-            }
-        }
-        buf[w++] = buf[r++];
-    }
-    return w;
+    return tag_pass(buf, start, tag_pass(buf, start, end, 1), 0);
 }
 
 /* The byte length of the whitespace character at r (tab, LF, FF, CR, VT, a Unicode space
@@ -372,6 +371,22 @@ static Py_ssize_t collapse_spaces(uint8_t *buf, Py_ssize_t start, Py_ssize_t end
     return w;
 }
 
+/* True when n + 1 offsets start at 0, never decrease and stay within data_len bytes; else a
+ * ValueError is set. */
+static int offsets_fit(const int64_t *off, Py_ssize_t n, Py_ssize_t data_len) {
+    if (off[0] != 0 || off[n] > data_len) {
+        PyErr_SetString(PyExc_ValueError, "offsets point outside data (they start at 0)");
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (off[i + 1] < off[i]) {
+            PyErr_SetString(PyExc_ValueError, "offsets decrease");
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int need(Py_buffer *view, Py_ssize_t bytes, const char *what) {
     if (view->len < bytes) {
         PyErr_Format(PyExc_ValueError, "%s: %zd bytes, %zd needed", what, view->len, bytes);
@@ -403,7 +418,11 @@ static PyObject *clean(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_ssize_t n = offsets.len / 8 - 1;
     Tables t = {no_ref.buf, names.buf, name_len.buf, chars.buf, char_len.buf, name_len.len / 8, nfc_safe.buf};
     const int64_t *off = offsets.buf;
-    if (n < 0 || !need(&valid, n, "valid") || !need(&no_ref, 256, "no_reference") ||
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "offsets: at least one needed");
+        goto done;
+    }
+    if (!need(&valid, n, "valid") || !need(&no_ref, 256, "no_reference") ||
         !need(&names, 8 * t.count, "names") || !need(&chars, 4 * t.count, "chars") ||
         !need(&char_len, 8 * t.count, "char_len") || !need(&nfc_safe, 0x10000, "nfc_safe") ||
         !need(&out, data.len, "out") || !need(&out_offsets, 8 * (n + 1), "out_offsets") ||
@@ -418,16 +437,8 @@ static PyObject *clean(PyObject *Py_UNUSED(self), PyObject *args) {
             goto done;
         }
     }
-    if (n > 0 && (off[0] < 0 || off[n] > data.len)) {
-        PyErr_SetString(PyExc_ValueError, "offsets point outside data");
+    if (!offsets_fit(off, n, data.len))
         goto done;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (off[i + 1] < off[i]) {
-            PyErr_SetString(PyExc_ValueError, "offsets decrease");
-            goto done;
-        }
-    }
     Py_ssize_t pos = 0;
     Py_BEGIN_ALLOW_THREADS
     const uint8_t *src = data.buf, *ok = valid.buf;
@@ -651,16 +662,12 @@ static PyObject *rows(PyObject *Py_UNUSED(self), PyObject *args) {
             PyErr_Format(PyExc_ValueError, "unknown field kind %d", f->kind);
             goto done;
         }
-        if (f->offsets.len != 8 * (n + 1) || off[0] != 0 || off[n] > f->data.len) {
-            PyErr_SetString(PyExc_ValueError, "field offsets do not match the rows or the data");
+        if (f->offsets.len != 8 * (n + 1)) {
+            PyErr_SetString(PyExc_ValueError, "field offsets do not match the rows");
             goto done;
         }
-        for (Py_ssize_t i = 0; i < n; i++) {
-            if (off[i + 1] < off[i]) {
-                PyErr_SetString(PyExc_ValueError, "field offsets decrease");
-                goto done;
-            }
-        }
+        if (!offsets_fit(off, n, f->data.len))
+            goto done;
         set_special(f);
         f->data_end = (const uint8_t *)f->data.buf + f->data.len;
         if (f->open_len <= SHORT)

@@ -146,6 +146,13 @@ def test_the_compiled_pass_refuses_buffers_it_would_overrun() -> None:
         _call(b"ab", [0, 3])
     with pytest.raises(ValueError, match="decrease"):
         _call(b"abc", [0, 2, 1, 3])
+    with pytest.raises(ValueError, match="at least one"):
+        none = np.zeros(0, dtype=bool)
+        _speedups.clean(
+            np.zeros(1, dtype=np.uint8), np.zeros(0, dtype=np.int64), none, True, True,
+            *text._ENTITY_TABLES, text._nfc_safe(), np.zeros(1, dtype=np.uint8), np.zeros(1, dtype=np.int64),
+            none, none,
+        )  # fmt: skip
     with pytest.raises(ValueError, match="out: 1 bytes, 4 needed"):
         _call(b"abcd", [0, 4], out_size=1)
 
