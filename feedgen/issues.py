@@ -107,19 +107,15 @@ class Collector:
         return pd.DataFrame(
             {
                 "row": rows[at].astype("int64"),
-                "id": _str_series(_arrow_text(self.source["id"]).take(pa.array(at)), index),
-                "platform": _str_series(by_part([self.platform] * len(self._parts)), index),
-                "field": _str_series(by_part([part[1] for part in self._parts]), index),
-                "severity": _str_series(by_part([part[3] for part in self._parts]), index),
-                "reason": _str_series(by_part([part[2] for part in self._parts]), index),
-                "detail": _str_series(pa.concat_arrays(details).take(pa.array(order)), index),
+                "id": text.to_series(_arrow_text(self.source["id"]).take(pa.array(at)), index),
+                "platform": text.to_series(by_part([self.platform] * len(self._parts)), index),
+                "field": text.to_series(by_part([part[1] for part in self._parts]), index),
+                "severity": text.to_series(by_part([part[3] for part in self._parts]), index),
+                "reason": text.to_series(by_part([part[2] for part in self._parts]), index),
+                "detail": text.to_series(pa.concat_arrays(details).take(pa.array(order)), index),
             },
             index=index,
         )
-
-
-def _str_series(values: pa.Array, index: pd.Index) -> pd.Series:
-    return pd.Series(values, dtype=text.STR, index=index, copy=False)
 
 
 _TEXT = pa.large_string()
