@@ -13,7 +13,8 @@
  * The loop runs without the GIL. feedgen/text.py holds the tables and the tests that hold this
  * pass to the general path row for row.
  *
- * rows(): every line of a feed chunk (RSS items, CSV and TSV rows), values escaped on the way.
+ * rows(): every line of a feed chunk (RSS items, CSV and TSV rows), values escaped on the way;
+ * gather(): the kept rows of a chunk, end to end.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -729,9 +730,68 @@ done:
     return result;
 }
 
+/* ---- gather -------------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(gather_doc,
+    "gather(data, lengths, keep, out) -> int\n\n"
+    "Copy the kept rows of ``data`` (rows laid end to end, of ``lengths``, int64) to ``out``, end to\n"
+    "end, in order; ``keep`` holds a byte per row. ``out`` may be ``data`` itself (the rows are then\n"
+    "compacted in place). Returns the number of bytes copied.");
+
+static PyObject *gather(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer data, lengths, keep, out;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &data, &lengths, &keep, &out))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = lengths.len / 8, total = 0, kept = 0;
+    const int64_t *len = lengths.buf;
+    const uint8_t *ok = keep.buf;
+    if (keep.len < n) {
+        PyErr_SetString(PyExc_ValueError, "keep: fewer flags than rows");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (len[i] < 0) {
+            PyErr_SetString(PyExc_ValueError, "lengths: a row of negative length");
+            goto done;
+        }
+        total += len[i];
+        kept += ok[i] ? len[i] : 0;
+    }
+    if (total > data.len || kept > out.len) {
+        PyErr_Format(PyExc_ValueError, "rows of %zd bytes in %zd of data, %zd kept into %zd", total, data.len,
+                     kept, out.len);
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *src = data.buf;
+    uint8_t *w = out.buf;
+    Py_ssize_t at = 0, run = 0; /* a run of kept rows is copied in one go */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (ok[i]) {
+            run += len[i];
+        } else {
+            memmove(w, src + at, (size_t)run); /* out may be data itself: rows only move forward */
+            w += run;
+            at += run + len[i];
+            run = 0;
+        }
+    }
+    memmove(w, src + at, (size_t)run);
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(kept);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&lengths);
+    PyBuffer_Release(&keep);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"clean", clean, METH_VARARGS, clean_doc},
     {"rows", rows, METH_VARARGS, rows_doc},
+    {"gather", gather, METH_VARARGS, gather_doc},
     {NULL, NULL, 0, NULL},
 };
 

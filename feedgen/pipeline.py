@@ -171,7 +171,7 @@ def _process(
     facts = validate.Facts(clean)
     counts: dict[str, PlatformCounts] = {}
     chunk_issues = [found]
-    shared: Shared = {}  # work one format does that another can reuse
+    shared: Shared = {}  # derived columns one platform makes that another can reuse
     for platform in plan.platforms:
         checked = validate.check(clean, PLATFORMS[platform], plan.country, plan.labels, facts=facts)
         chunk_issues.append(checked)
@@ -184,7 +184,7 @@ def _process(
         columns = validate.columns(clean, PLATFORMS[platform], plan.labels, shared)
         table = writer_class(formats[0]).table(columns)
         for fmt in formats:
-            pieces, count = writer_class(fmt).encode_table(table, keep, shared)
+            pieces, count = writer_class(fmt).encode_table(table, keep)
             sinks.turns.take(fmt, index, partial(sinks.writers[fmt].write_encoded, pieces, count))
             del pieces  # one format's bytes in memory at a time
     merged = issues.concat(chunk_issues)

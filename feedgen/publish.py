@@ -93,7 +93,7 @@ class DigestFile:
 
     def writelines(self, pieces: Iterable[bytes | memoryview | pa.Buffer]) -> None:
         """Write byte pieces in order, hashing them on the way; many per system call, and no copy
-        through a buffer (a chunk's rows are hundreds of slices)."""
+        through a buffer."""
         views = [memoryview(piece).cast("B") for piece in pieces]
         for view in views:
             self._digest.update(view)

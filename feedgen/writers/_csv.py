@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import numpy as np
 import pyarrow as pa
 
-from feedgen.writers.base import CSV_QUOTED, TSV_FLAT, FeedWriter, Shared, column_key, rows
+from feedgen.writers.base import CSV_QUOTED, TSV_FLAT, FeedWriter, rows
 
 
 class CsvWriter(FeedWriter):
@@ -21,16 +19,7 @@ class CsvWriter(FeedWriter):
         return (",".join(self.fields) + "\n").encode()
 
     @classmethod
-    def _encode_rows(cls, table: pa.Table, shared: Shared) -> tuple[pa.Buffer, np.ndarray]:
-        # Meta and TikTok CSV rows are the same bytes when their columns are the same (ids are
-        # the first column of both, under another name): serialise them once per chunk
-        key = ("csv", *(column_key(col) for col in table.columns))
-        if key not in shared:
-            shared[key] = (table, cls._csv_rows(table))  # the table too: its buffers must outlive the key
-        return cast(tuple[pa.Table, tuple[pa.Buffer, np.ndarray]], shared[key])[1]
-
-    @classmethod
-    def _csv_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
+    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
         layout = [(b'"' if k == 0 else b',"', b'"', CSV_QUOTED, False) for k in range(table.num_columns)]
         return rows(table, layout, b"", b"\n")
 
@@ -42,6 +31,6 @@ class TsvWriter(FeedWriter):
         return ("\t".join(self.fields) + "\n").encode()
 
     @classmethod
-    def _encode_rows(cls, table: pa.Table, shared: Shared) -> tuple[pa.Buffer, np.ndarray]:
+    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
         layout = [(b"" if k == 0 else b"\t", b"", TSV_FLAT, False) for k in range(table.num_columns)]
         return rows(table, layout, b"", b"\n")

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from feedgen.errors import PublishError
-from feedgen.writers.base import XML_ELEMENT, FeedWriter, Shared, rows
+from feedgen.writers.base import XML_ELEMENT, FeedWriter, rows
 
 G_NS: Final = "http://base.google.com/ns/1.0"
 #: Meta and Google both refuse a feed with a line longer than this; each item is one line
@@ -58,7 +58,7 @@ class RssWriter(FeedWriter):
         return b"</channel></rss>\n"
 
     @classmethod
-    def _encode_rows(cls, table: pa.Table, shared: Shared) -> tuple[pa.Buffer, np.ndarray]:
+    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
         data, lengths = items(table)
         cls._check_lines(lengths, table)
         return data, lengths

@@ -20,7 +20,7 @@ from feedgen.text import data_bytes, value_offsets
 STR = pa.large_string()
 #: a chunk's serialised rows: byte pieces to write one after the other (Arrow buffers, no copy)
 Pieces: TypeAlias = "list[pa.Buffer | bytes]"
-#: work on one chunk that its formats share, by a key of their choosing (see ``column_key``)
+#: work on one chunk that its platforms share (derived columns, see ``validate.columns``), by key
 Shared: TypeAlias = "dict[tuple[object, ...], object]"
 
 
@@ -67,26 +67,20 @@ class FeedWriter(ABC):
         """The bytes of one chunk's rows and their count, without a file (so a worker thread can make them).
 
         ``keep`` (booleans, one per row) leaves the other rows out: every row is serialised, and the
-        kept rows' bytes are sliced out of the result (no copy), instead of filtering every field first.
+        kept rows' bytes are gathered from the result into one buffer, instead of filtering every field first.
         """
         return cls.encode_table(cls.table(df), keep)
 
     @classmethod
-    def encode_table(
-        cls, table: pa.Table, keep: np.ndarray | None = None, shared: Shared | None = None
-    ) -> tuple[Pieces, int]:
-        """``encode`` for a chunk already checked and turned into Arrow by ``table``.
-
-        ``shared`` (one dict per chunk, the same for every format of it) keeps work that another
-        format of the chunk can reuse, such as a column escaped for XML.
-        """
+    def encode_table(cls, table: pa.Table, keep: np.ndarray | None = None) -> tuple[Pieces, int]:
+        """``encode`` for a chunk already checked and turned into Arrow by ``table``."""
         count = table.num_rows if keep is None else int(np.count_nonzero(keep))
         if not count:
-            return [], 0
-        data, lengths = cls._encode_rows(table, {} if shared is None else shared)
+            return [], count
+        data, lengths = cls._encode_rows(table)
         if keep is None or count == table.num_rows:
-            return [data], count
-        return kept_slices(data, lengths, keep), count
+            return [data.slice(0, int(lengths.sum()))], count
+        return [kept_rows(data, lengths, keep, in_place=True)], count
 
     def write_encoded(self, pieces: Iterable[pa.Buffer | bytes | memoryview], rows: int) -> None:
         """Append rows already serialised by ``encode`` (of this format), in order."""
@@ -123,8 +117,10 @@ class FeedWriter(ABC):
 
     @classmethod
     @abstractmethod
-    def _encode_rows(cls, table: pa.Table, shared: Shared) -> tuple[pa.Buffer, np.ndarray]:
-        """Serialise one non-empty chunk of checked string columns: the bytes, and each row's length."""
+    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
+        """Serialise one non-empty chunk of checked string columns: the bytes (the rows end to end from
+        the start of a mutable buffer of the writer's own, which may go on after them), and each row's
+        length."""
 
     @classmethod
     def table(cls, df: pd.DataFrame | Mapping[str, pd.Series]) -> pa.Table:
@@ -165,7 +161,8 @@ Layout: TypeAlias = "list[tuple[bytes, bytes, int, bool]]"
 def rows(table: pa.Table, layout: Layout, row_open: bytes, row_close: bytes) -> tuple[pa.Buffer, np.ndarray]:
     """Each row of a table of strings as one line, by one compiled pass (``_speedups.rows``):
     ``row_open``, each column's value as its ``layout`` entry writes it, then ``row_close``.
-    Returns the lines end to end (in a buffer from Arrow's pool) and each one's length."""
+    Returns the lines end to end (in a mutable buffer from Arrow's pool, with some scratch room after
+    them) and each one's length."""
     fields = []
     for col, (before, after, kind, repeated) in zip(table.columns, layout, strict=True):
         values = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
@@ -173,23 +170,16 @@ def rows(table: pa.Table, layout: Layout, row_open: bytes, row_close: bytes) -> 
         offsets -= offsets[0]
         fields.append((data_bytes(values), offsets, before, after, kind, repeated))
     lengths = np.empty(table.num_rows, dtype=np.int64)
-    data = _speedups.rows(fields, row_open, row_close, lengths, pa.allocate_buffer)
-    return data.slice(0, int(lengths.sum())), lengths
+    return _speedups.rows(fields, row_open, row_close, lengths, pa.allocate_buffer), lengths
 
 
-def column_key(col: pa.ChunkedArray) -> tuple[object, ...]:
-    """Where a column's values lie in memory: two columns with the same key hold the same values
-    (while both are alive), as the formats of one platform, or fields passed through unchanged, do."""
-    return tuple(
-        (chunk.offset, len(chunk), *(buf.address if buf is not None else 0 for buf in chunk.buffers()))
-        for chunk in col.chunks
-    )
-
-
-def kept_slices(data: pa.Buffer, lengths: np.ndarray, keep: np.ndarray) -> Pieces:
-    """The bytes of the kept rows, as slices of ``data`` (rows laid end to end, of the given lengths)."""
-    ends = np.cumsum(lengths)
-    starts = ends - lengths
-    edges = np.diff(np.concatenate(([0], keep.astype(np.int8), [0])))
-    first, stop = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # runs of kept rows
-    return [data.slice(int(a), int(b - a)) for a, b in zip(starts[first], ends[stop - 1], strict=True)]
+def kept_rows(data: pa.Buffer, lengths: np.ndarray, keep: np.ndarray, in_place: bool = False) -> pa.Buffer:
+    """The bytes of the kept rows (rows laid end to end in ``data``, of the given lengths), end to end
+    in one buffer: one piece to hash and write, gathered without the GIL, instead of a slice per run.
+    ``in_place`` moves them within ``data`` (which must be mutable and used by nobody else)."""
+    lengths = np.ascontiguousarray(lengths, dtype=np.int64)
+    keep = np.ascontiguousarray(keep, dtype=bool)
+    size = int(lengths[keep].sum())
+    out = data if in_place else pa.allocate_buffer(size)
+    _speedups.gather(data, lengths, keep, out)
+    return out.slice(0, size) if in_place else out

@@ -148,7 +148,7 @@ def test_shared_columns_are_the_same_objects_and_formats_write_what_they_write_a
     keeps = {"meta": np.array([True, True, True, False]), "tiktok": np.array([True, False, True, False])}
     for fmt, name in (("meta-csv", "meta"), ("tiktok-csv", "tiktok")):
         cls = writer_class(fmt)
-        together = cls.encode_table(cls.table(by_platform[name]), keeps[name], shared)[0]
+        together = cls.encode_table(cls.table(by_platform[name]), keeps[name])[0]
         alone_bytes = cls.encode_table(
             cls.table(validate.columns(clean, PLATFORMS[name], LABELS)), keeps[name]
         )[0]

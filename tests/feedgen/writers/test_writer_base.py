@@ -23,8 +23,7 @@ from feedgen.writers.base import (
     XML_ELEMENT,
     Channel,
     FeedWriter,
-    column_key,
-    kept_slices,
+    kept_rows,
     rows,
 )
 
@@ -136,57 +135,31 @@ def test_encode_with_keep_writes_exactly_the_kept_rows(fmt: str, keep: list[bool
     assert _joined(pieces) == _joined(expected)
 
 
-def test_kept_slices_cut_runs_of_rows() -> None:
+def test_kept_rows_gather_runs_of_rows() -> None:
     data = pa.py_buffer(b"aaBcccDDe")
     lengths = np.array([2, 1, 3, 2, 1])
-    assert _joined(kept_slices(data, lengths, np.array([True, False, True, False, True]))) == b"aaccce"
-    assert len(kept_slices(data, lengths, np.array([True, True, True, False, False]))) == 1
-    assert kept_slices(data, lengths, np.zeros(5, dtype=bool)) == []
+    assert kept_rows(data, lengths, np.array([True, False, True, False, True])).to_pybytes() == b"aaccce"
+    assert kept_rows(data, lengths, np.array([False, True, True, True, False])).to_pybytes() == b"BcccDD"
+    assert kept_rows(data, lengths, np.zeros(5, dtype=bool)).to_pybytes() == b""
+    own = pa.allocate_buffer(9)
+    np.frombuffer(own, dtype=np.uint8)[:] = np.frombuffer(b"aaBcccDDe", dtype=np.uint8)
+    compacted = kept_rows(own, lengths, np.array([False, True, True, False, True]), in_place=True)
+    assert compacted.to_pybytes() == b"Bccce"
+    assert compacted.address == own.address  # the same memory, no copy
 
 
-def test_formats_sharing_work_write_what_each_writes_alone() -> None:
-    """The formats of one chunk may share work (Meta and TikTok CSV rows); the bytes must not change."""
-    meta = platform_frame("meta")
-    meta.loc[0, "title"] = "Tea & <Cakes>"
-    meta.loc[1, "description"] = "a\r\nb & c"
-    google_own = platform_frame("google")
-    # the fields both platforms write alike are the very same columns, as validate.columns makes them
-    same = [f for f in google_own if f in meta and f != "availability"]
-    google = {str(f): meta[f] if f in same else google_own[f] for f in google_own}
-    keep = np.array([True, False, True, True, True, True])
-    formats: dict[str, pd.DataFrame | dict[str, pd.Series]] = {
-        "meta-xml": meta,
-        "google-xml": google,
-        "meta-csv": meta,
-        "google-tsv": google,
-    }
-
-    def encode_all(shared: dict[tuple[object, ...], object] | None) -> dict[str, bytes]:
-        out = {}
-        for fmt, columns in formats.items():
-            cls = writer_class(fmt)
-            out[fmt] = _joined(cls.encode_table(cls.table(columns), keep, shared)[0])
-        return out
-
-    assert encode_all({}) == encode_all(None)
-
-
-def test_column_key_tells_apart_arrays_of_the_same_shape() -> None:
-    a = pa.chunked_array([pa.array(["x", "yy"], pa.large_string())])
-    b = pa.chunked_array([pa.array(["x", "zz"], pa.large_string())])
-    assert column_key(a) == column_key(a.cast(pa.large_string()))  # the same buffers
-    assert column_key(a) != column_key(b)
-    assert column_key(a) != column_key(pa.chunked_array([a.chunk(0).slice(1)]))
-
-
-def test_shared_work_is_reused_only_for_the_same_columns() -> None:
-    meta, tiktok = platform_frame("meta"), platform_frame("tiktok")
-    tiktok.loc[0, "title"] = "Another title"
-    shared: dict[tuple[object, ...], object] = {}
-    for fmt, frame in (("meta-csv", meta), ("tiktok-csv", tiktok), ("meta-xml", meta)):
-        cls = writer_class(fmt)
-        table = cls.table(frame)
-        assert _joined(cls.encode_table(table, None, shared)[0]) == _joined(cls.encode_table(table)[0])
+def test_gather_refuses_rows_that_do_not_fit() -> None:
+    data = np.frombuffer(b"abcd", dtype=np.uint8)
+    out = np.empty(8, dtype=np.uint8)
+    keep = np.ones(2, dtype=bool)
+    with pytest.raises(ValueError, match="rows of 5 bytes in 4"):
+        _speedups.gather(data, np.array([2, 3], dtype=np.int64), keep, out)
+    with pytest.raises(ValueError, match="kept into 1"):
+        _speedups.gather(data, np.array([2, 2], dtype=np.int64), keep, out[:1])
+    with pytest.raises(ValueError, match="negative"):
+        _speedups.gather(data, np.array([2, -1], dtype=np.int64), keep, out)
+    with pytest.raises(ValueError, match="fewer flags"):
+        _speedups.gather(data, np.array([2, 2], dtype=np.int64), keep[:1], out)
 
 
 _TEXT = st.text(st.sampled_from(["a", '"', ",", "\t", "\r", "\n", "&", "<", ">", "é", "茶", " "]), max_size=8)
@@ -203,7 +176,7 @@ def test_rows_write_csv_and_tsv_as_plain_python_would(values: list[tuple[str, st
     out = io.StringIO()
     csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(values)
     data, lengths = rows(table, layout_csv, b"", b"\n")
-    assert data.to_pybytes() == out.getvalue().encode()
+    assert data.to_pybytes()[: lengths.sum()] == out.getvalue().encode()
 
     def flat(text: str) -> str:
         return text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ").replace("\t", " ")
@@ -211,7 +184,7 @@ def test_rows_write_csv_and_tsv_as_plain_python_would(values: list[tuple[str, st
     layout_tsv = [(b"", b"", TSV_FLAT, False), (b"\t", b"", TSV_FLAT, False)]
     data, lengths = rows(table, layout_tsv, b"<", b">\n")
     expected = [f"<{flat(a)}\t{flat(b)}>\n".encode() for a, b in values]
-    assert data.to_pybytes() == b"".join(expected)
+    assert data.to_pybytes()[: lengths.sum()] == b"".join(expected)
     assert lengths.tolist() == [len(line) for line in expected]
 
 
@@ -240,11 +213,14 @@ def test_rows_find_every_special_byte_at_every_offset() -> None:
         for tail in (0, 3, 20)  # at a value's end too, where the scan reads on into the next value
     ]
     table = pa.table({"v": pa.array(values, pa.large_string())})
-    data, _ = rows(table, [(b"[", b"]", CSV_QUOTED, False)], b"", b"\n")
-    assert data.to_pybytes() == "".join(f"[{v.replace(chr(34), chr(34) * 2)}]\n" for v in values).encode()
-    data, _ = rows(table, [(b"", b"", TSV_FLAT, False)], b"", b"\n")
+    data, n = rows(table, [(b"[", b"]", CSV_QUOTED, False)], b"", b"\n")
+    assert (
+        data.to_pybytes()[: n.sum()]
+        == "".join(f"[{v.replace(chr(34), chr(34) * 2)}]\n" for v in values).encode()
+    )
+    data, n = rows(table, [(b"", b"", TSV_FLAT, False)], b"", b"\n")
     flat = [v.replace("\r\n", " ").replace("\r", " ").replace("\n", " ").replace("\t", " ") for v in values]
-    assert data.to_pybytes() == "".join(f"{v}\n" for v in flat).encode()
-    data, _ = rows(table, [(b"<a>", b"</a>", XML_ELEMENT, True)], b"", b"\n")
+    assert data.to_pybytes()[: n.sum()] == "".join(f"{v}\n" for v in flat).encode()
+    data, n = rows(table, [(b"<a>", b"</a>", XML_ELEMENT, True)], b"", b"\n")
     items = ["".join(f"<a>{escape_text(part)}</a>" for part in v.split(",")) for v in values]
-    assert data.to_pybytes() == "".join(f"{item}\n" for item in items).encode()
+    assert data.to_pybytes()[: n.sum()] == "".join(f"{item}\n" for item in items).encode()
