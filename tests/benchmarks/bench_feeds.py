@@ -6,6 +6,7 @@ Times, on the same generated rows: the floor (``pyarrow.csv.write_csv`` of the r
 cleaning), the everyday yardstick (``pandas.DataFrame.to_csv``), ``feedgen.build.run`` once per
 format and once with all five formats. The all-formats build runs in a child process, so its peak
 RSS is the build's alone; ``--scale-check`` repeats it on twice the rows to see memory stay flat.
+Every timed step starts after ``os.sync()``, so none pays for writing back the one before.
 Prints a Markdown table and the targets of issue 2; exits 1 when a target is missed.
 """
 
@@ -65,7 +66,9 @@ def job(catalog: Path, out: Path, formats: tuple[str, ...]) -> FeedJob:
 
 
 def timed(fn: Callable[..., T], *args: Any) -> tuple[float, T]:
-    """(seconds, result) of one call."""
+    """(seconds, result) of one call, started with no dirty pages left by the step before: each step
+    writes hundreds of MB, and the kernel writing them back would slow whichever step came next."""
+    os.sync()
     start = time.perf_counter()
     result = fn(*args)
     return time.perf_counter() - start, result
