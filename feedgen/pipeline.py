@@ -30,7 +30,7 @@ from feedgen.errors import FeedgenError
 from feedgen.platforms import PLATFORMS
 from feedgen.sources import ROW
 from feedgen.writers import platform_of, writer_class
-from feedgen.writers.base import FeedWriter, Shared
+from feedgen.writers.base import FeedWriter
 
 #: how long jemalloc keeps freed pages before handing them back (see ``lean_memory``)
 _DECAY_MS = 1000
@@ -171,7 +171,7 @@ def _process(
     facts = validate.Facts(clean)
     counts: dict[str, PlatformCounts] = {}
     chunk_issues = [found]
-    shared: Shared = {}  # derived columns one platform makes that another can reuse
+    shared: validate.Shared = {}  # derived columns one platform makes that another can reuse
     for platform in plan.platforms:
         checked = validate.check(clean, PLATFORMS[platform], plan.country, plan.labels, facts=facts)
         chunk_issues.append(checked)

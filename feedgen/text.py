@@ -321,7 +321,8 @@ def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = 
         return values
     offsets = value_offsets(values).astype(np.int64)
     offsets -= offsets[0]
-    valid = np.ones(len(values), dtype=bool) if not values.null_count else _bools(pc.is_valid(values))
+    is_valid = pc.is_valid(values) if values.null_count else None
+    valid = np.ones(len(values), dtype=bool) if is_valid is None else _bools(is_valid)
     data = data_bytes(values)
     out = np.empty(max(len(data), 1), dtype=np.uint8)
     out_offsets = np.empty(len(values) + 1, dtype=np.int64)
@@ -340,16 +341,15 @@ def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = 
         general,
         unnormalized,
     )
-    validity = pc.is_valid(values).buffers()[1] if values.null_count else None
+    validity = None if is_valid is None else is_valid.buffers()[1]
     kind = np.int64 if values.type == pa.large_string() else np.int32
     buffers = [validity, pa.py_buffer(out_offsets.astype(kind, copy=False)), pa.py_buffer(out[:size])]
     cleaned = pa.Array.from_buffers(values.type, len(values), buffers, values.null_count)
     cleaned = _on_rows(cleaned, np.flatnonzero(unnormalized), nfc)
-    return _on_rows(
-        cleaned,
-        np.flatnonzero(general),
-        lambda _: clean_text_general(values.filter(general), html_allowed, keep_lines),
-    )
+    rows = np.flatnonzero(general)  # left empty by the compiled pass: cleaned from the input
+    if not len(rows):
+        return cleaned
+    return replace_rows(cleaned, rows, clean_text_general(values.take(rows), html_allowed, keep_lines))
 
 
 @functools.cache

@@ -6,7 +6,7 @@ Errors leave the row out of that platform's feed; warnings keep the row and are 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
+from typing import TypeAlias, cast
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,9 @@ import pyarrow.compute as pc
 from feedgen import issues, text
 from feedgen.issues import ERROR, WARNING
 from feedgen.platforms import LABELS, Platform
+
+#: the derived columns of one chunk that its platforms share (see ``columns``), by what they read
+Shared: TypeAlias = "dict[tuple[object, ...], pd.Series]"
 
 #: countries where Google requires color (and the other apparel attributes) for apparel
 _APPAREL_COLOR_COUNTRIES = frozenset({"BR", "FR", "DE", "JP", "GB", "US"})
@@ -210,12 +213,12 @@ def columns(
     clean: pd.DataFrame,
     platform: Platform,
     labels: dict[str, str],
-    shared: dict[tuple[object, ...], object] | None = None,
+    shared: Shared | None = None,
 ) -> dict[str, pd.Series]:
     """``frame``'s columns, by field in the platform's order, without making them a frame.
 
     With ``shared`` (one dict per chunk), a column derived with the same settings for another
-    platform is that very column, so the writers can tell it apart as the same values.
+    platform is that very column, made once.
     """
     shared = {} if shared is None else shared
     # what each derived column reads of the platform's settings (the others read none)
@@ -251,7 +254,7 @@ def columns(
         key = ("column", field, *settings.get(field, ()))
         if key not in shared:
             shared[key] = text.as_str(derived[field]())
-        return cast(pd.Series, shared[key])
+        return shared[key]
 
     # built only for the platform's fields
     return {field: text.as_str(column(field)) for field in platform.fields}

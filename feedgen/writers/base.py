@@ -18,10 +18,8 @@ from feedgen.text import data_bytes, value_offsets
 
 #: every column travels as large_string so that a big chunk never overflows 32-bit offsets
 STR = pa.large_string()
-#: a chunk's serialised rows: byte pieces to write one after the other (Arrow buffers, no copy)
+#: a chunk's serialised rows: byte pieces to write one after the other
 Pieces: TypeAlias = "list[pa.Buffer | bytes]"
-#: work on one chunk that its platforms share (derived columns, see ``validate.columns``), by key
-Shared: TypeAlias = "dict[tuple[object, ...], object]"
 
 
 class Sink(Protocol):

@@ -138,7 +138,7 @@ def test_shared_columns_are_the_same_objects_and_formats_write_what_they_write_a
         rows, catalog.CleanContext(currency="JPY", as_of=datetime(2026, 1, 1, tzinfo=UTC))
     )
     clean["_duplicate"] = catalog.IdTracker().duplicates(clean["id"])
-    shared: dict[tuple[object, ...], object] = {}
+    shared: validate.Shared = {}
     by_platform = {name: validate.columns(clean, PLATFORMS[name], LABELS, shared) for name in PLATFORMS}
     assert by_platform["tiktok"]["availability"] is by_platform["meta"]["availability"]
     assert by_platform["google"]["description"] is not by_platform["meta"]["description"]  # 5000 vs 9999
