@@ -181,7 +181,7 @@ def run(
                 item, fd = publish.stage(job.out / filename_of(fmt))
                 staged.append(item)
                 raw = open(fd, "wb", buffering=0)  # noqa: SIM115 - closed in finally; DigestFile writes in batches
-                fh = publish.DigestFile(raw, sync_every=_SYNC_EVERY)
+                fh = publish.DigestFile(raw, sync_every=_SYNC_EVERY, direct=True)
                 handles.append(fh)
                 digests[fmt] = fh
                 writers[fmt] = writer_class(fmt)(fh, job.channel)

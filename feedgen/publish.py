@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 import pyarrow as pa
 
+from feedgen.directio import DirectWriter
 from feedgen.errors import GuardError, PublishError
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,13 @@ class DigestFile:
     once on disk, those pages leave the page cache. A feed is written once and not read back, and a
     build of several GB would otherwise fill the cache with it (on a VM that returns free memory to
     its host, each new page costs a fault there: 2.3 GB took 4.4 to 7.2 s to write instead of 1.3 to
-    1.5 s, measured with 1 MB writes).
+    1.5 s, measured with 1 MB writes). With ``direct``, the bytes skip the page cache altogether
+    (``feedgen.directio``), where the file system allows it.
     """
 
-    def __init__(self, raw: BinaryIO, sync_every: int = 0) -> None:
+    def __init__(self, raw: BinaryIO, sync_every: int = 0, direct: bool = False) -> None:
+        """Write through ``raw``; with ``direct``, by direct I/O where the file system allows it
+        (``directio``; then nothing is left to sync behind)."""
         self.raw = raw
         self.size = 0
         self._digest = hashlib.sha256()
@@ -85,6 +89,7 @@ class DigestFile:
         self._synced_at = 0
         self._syncer: ThreadPoolExecutor | None = None
         self._pending: Future[None] | None = None
+        self.direct = DirectWriter.open(raw.fileno()) if direct else None
 
     def write(self, data: bytes | memoryview) -> int:
         """Write ``data``, hashing it on the way."""
@@ -98,6 +103,10 @@ class DigestFile:
         for view in views:
             self._digest.update(view)
         self.size += sum(view.nbytes for view in views)
+        if self.direct is not None:
+            for view in views:
+                self.direct.write(view)
+            return
         self.raw.flush()  # a buffered file's pending bytes go first
         _write_views(self.raw.fileno(), views)
         if self._sync_every and self.size - self._synced_at >= self._sync_every:
@@ -118,11 +127,17 @@ class DigestFile:
         return self.raw.closed
 
     def close(self) -> None:
-        """Close the underlying file (after any background sync of it ended)."""
-        if self._syncer is not None:
-            self._syncer.shutdown(wait=True)
-            self._syncer = None
-        self.raw.close()
+        """Write what is still staged, then close the underlying file (after any background sync of it
+        ended); the file is closed also when that last write fails."""
+        try:
+            if self.direct is not None:
+                direct, self.direct = self.direct, None
+                direct.finish()
+        finally:
+            if self._syncer is not None:
+                self._syncer.shutdown(wait=True)
+                self._syncer = None
+            self.raw.close()
 
     def hexdigest(self) -> str:
         """SHA-256 of everything written so far."""
