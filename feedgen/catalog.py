@@ -240,20 +240,30 @@ def _sale(
     if not has.any():
         blank = pd.Series("", index=rows.index, dtype="str")
         return (blank, blank.copy()), issues.empty()
-    parsed = money.parse_column(out["sale_price"], out["currency"], amounts=False)
-    codes, spellings = pd.factorize(out["sale_price_effective_date"], use_na_sentinel=False)
+    at = np.flatnonzero(has)  # only the rows with a sale (a few in most catalogs) are parsed
+    parsed = money.parse_column(out["sale_price"].iloc[at], out["currency"].iloc[at], amounts=False)
+    dates = out["sale_price_effective_date"].iloc[at]
+    codes, spellings = pd.factorize(dates, use_na_sentinel=False)
     windows = [_window(str(spelling), ctx.as_of) for spelling in spellings]  # once per distinct window
     win_text = np.array([w[0] for w in windows], dtype=object)[codes]
     win_error = np.array([w[1] for w in windows], dtype=object)[codes]
-    error = parsed["error"].to_numpy(dtype=object)
-    bad = has & (error != "")
-    lower = (parsed["value"] < price["value"]).to_numpy(dtype=bool)  # False where either is missing
-    not_lower = has & ~bad & (price["error"] == "").to_numpy(dtype=bool) & ~lower
-    ended = has & ~bad & ~not_lower & (win_error == "ended")
-    bad_window = has & ~bad & ~not_lower & (win_error == "unparseable")
-    keep = has & ~bad & ~not_lower & ~ended & ~bad_window
-    sale_price = parsed["text"].where(keep, "")
-    window = pd.Series(np.where(keep, win_text, ""), index=rows.index, dtype="str")
+    some_error = parsed["error"].to_numpy(dtype=object)
+    some_bad = some_error != ""
+    # False where either is missing
+    lower = parsed["value"].to_numpy(dtype=float) < price["value"].to_numpy(dtype=float)[at]
+    priced = price["error"].to_numpy(dtype=object)[at] == ""
+    some_not_lower = ~some_bad & priced & ~lower
+    some_ended = ~some_bad & ~some_not_lower & (win_error == "ended")
+    some_bad_window = ~some_bad & ~some_not_lower & (win_error == "unparseable")
+    some_keep = ~some_bad & ~some_not_lower & ~some_ended & ~some_bad_window
+    bad, not_lower, ended, bad_window = (
+        _on(at, mask, len(has)) for mask in (some_bad, some_not_lower, some_ended, some_bad_window)
+    )
+    error = np.full(len(has), "", dtype=object)
+    error[at] = some_error
+    kept = at[some_keep]
+    sale_price = _text_on(kept, text.to_arrow(parsed["text"]).filter(pa.array(some_keep)), rows.index)
+    window = _text_on(kept, pa.array(win_text[some_keep], pa.large_string()), rows.index)
     found = issues.Collector(rows, issues.ALL)
     for reason in pd.unique(error[bad]):
         found.add(bad & (error == reason), "sale_price", f"sale_price_{reason}", WARNING, _DROPPED)
@@ -269,6 +279,19 @@ def _sale(
     ):
         found.add(mask, field, reason, WARNING, detail)
     return (sale_price, window), found.frame()
+
+
+def _on(rows: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """A mask over ``n`` rows from ``mask`` over ``rows`` (the others False)."""
+    full = np.zeros(n, dtype=bool)
+    full[rows] = mask
+    return full
+
+
+def _text_on(rows: np.ndarray, values: pa.Array, index: pd.Index) -> pd.Series:
+    """A text column on ``index`` with ``values`` at the positions ``rows`` (sorted), "" elsewhere."""
+    blank = pa.nulls(len(index), pa.large_string()).fill_null("")
+    return text.to_series(text.replace_rows(blank, rows, values), index)
 
 
 def _window(value: str, as_of: datetime) -> tuple[str, str]:

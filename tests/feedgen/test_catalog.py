@@ -86,6 +86,29 @@ def test_expired_sale_dropped_active_sale_kept_and_normalised() -> None:
     assert list(found["row"]) == [1, 5]
 
 
+def test_each_sale_outcome_in_one_chunk_lands_on_its_own_row() -> None:
+    """Rows with and without a sale, mixed: each keeps or drops its sale and its window by its own
+    rules, and a sale on a row without a valid price is not judged against that price."""
+    window = "2026-11-01/2099-12-31"
+    normalised = "2026-11-01T00:00+0000/2099-12-31T23:59+0000"
+    out, found = clean(
+        {"price": "1980"},  # no sale
+        {"price": "1980", "sale_price": "2500", "sale_price_effective_date": window},  # not lower
+        {"price": "", "sale_price": "1500"},  # no price: the sale is not compared
+        {"price": "1980", "sale_price": "abc", "sale_price_effective_date": window},  # unparseable
+        {"price": "1980", "sale_price": "1500", "sale_price_effective_date": window},  # kept
+        {"price": "1980", "sale_price_effective_date": window},  # a window without a sale
+        {"price": "1980", "sale_price": "1,500", "sale_price_effective_date": "2020-01-01/2020-02-01"},
+    )
+    assert list(out["sale_price"]) == ["", "", "1500 JPY", "", "1500 JPY", "", ""]
+    assert list(out["sale_price_effective_date"]) == ["", "", "", "", normalised, "", ""]
+    assert list(zip(found["row"], found["reason"], strict=True)) == [
+        (2, "sale_price_not_lower"),
+        (4, "sale_price_unparseable"),
+        (7, "sale_expired"),
+    ]
+
+
 def test_gtin_check_digit() -> None:
     out, _ = clean(
         {"gtin": "4901234567894"},
