@@ -20,6 +20,7 @@ import fcntl
 import mmap
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -32,12 +33,19 @@ BLOCK = 1 << 20
 class DirectWriter:
     """Appends bytes to an open file descriptor with ``O_DIRECT`` through two staging blocks."""
 
-    def __init__(self, fd: int, block: int = BLOCK) -> None:
-        """Use ``fd`` (switched to ``O_DIRECT`` by ``open``) with staging blocks of ``block`` bytes."""
+    def __init__(self, fd: int, block: int = BLOCK, digest: Any = None) -> None:
+        """Use ``fd`` (switched to ``O_DIRECT`` by ``open``) with staging blocks of ``block`` bytes.
+
+        With ``digest`` (a ``hashlib`` object), every block is hashed as it is handed off: hashing the
+        block just copied, still in the CPU's cache, costs less than hashing the pieces beforehand,
+        and the disk writes the previous block meanwhile (2 GB in 16 MB pieces: 1.65 s instead of
+        2.7-2.9 s, 1.75 s CPU instead of 2.0-2.2 s).
+        """
         if block <= 0 or block % ALIGN:
             raise ValueError(f"block must be a positive multiple of {ALIGN}, not {block}")
         self.fd = fd
         self.block = block
+        self.digest = digest
         self._maps = [mmap.mmap(-1, block), mmap.mmap(-1, block)]
         self._blocks = [np.frombuffer(m, dtype=np.uint8) for m in self._maps]
         self._pending: list[Future[None] | None] = [None, None]
@@ -46,7 +54,7 @@ class DirectWriter:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="direct-write")
 
     @classmethod
-    def open(cls, fd: int, block: int = BLOCK) -> DirectWriter | None:
+    def open(cls, fd: int, block: int = BLOCK, digest: Any = None) -> DirectWriter | None:
         """A writer for ``fd`` with ``O_DIRECT`` switched on, or None where that is not possible (no
         ``O_DIRECT`` on this system, a file system that refuses it, a position not aligned)."""
         flag = getattr(os, "O_DIRECT", 0)
@@ -58,7 +66,7 @@ class DirectWriter:
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | flag)
         except OSError:
             return None
-        return cls(fd, block)
+        return cls(fd, block, digest)
 
     def write(self, data: memoryview) -> None:
         """Append ``data`` (a byte view); every block filled is handed to the background writer."""
@@ -75,6 +83,8 @@ class DirectWriter:
     def _hand_off(self) -> None:
         """Write the full current block in the background; fill the other once its own write is done."""
         done = self._current
+        if self.digest is not None:
+            self.digest.update(self._maps[done])
         self._pending[done] = self._writer.submit(_write_direct, self.fd, memoryview(self._maps[done]))
         self._current, self._fill = 1 - done, 0
         self._wait(self._current)
@@ -84,6 +94,12 @@ class DirectWriter:
         if pending is not None:
             pending.result()  # a failed write raises its OSError here
 
+    def hexdigest(self) -> str:
+        """The digest's hex value over everything written so far, the bytes still staged included."""
+        whole = self.digest.copy()
+        whole.update(memoryview(self._maps[self._current])[: self._fill])
+        return str(whole.hexdigest())
+
     def finish(self) -> None:
         """Write everything still staged, the last partial block without ``O_DIRECT``; release the
         blocks. The file descriptor stays open. Raises the first write error."""
@@ -91,6 +107,8 @@ class DirectWriter:
             self._wait(1 - self._current)
             self._wait(self._current)
             view = memoryview(self._maps[self._current])[: self._fill]
+            if self.digest is not None:
+                self.digest.update(view)
             whole = self._fill - self._fill % ALIGN
             _write_direct(self.fd, view[:whole])
             _buffered(self.fd)

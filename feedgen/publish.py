@@ -89,7 +89,8 @@ class DigestFile:
         self._synced_at = 0
         self._syncer: ThreadPoolExecutor | None = None
         self._pending: Future[None] | None = None
-        self.direct = DirectWriter.open(raw.fileno()) if direct else None
+        # with direct I/O, the staging blocks are hashed (``DirectWriter``), not the pieces
+        self.direct = DirectWriter.open(raw.fileno(), digest=self._digest) if direct else None
 
     def write(self, data: bytes | memoryview) -> int:
         """Write ``data``, hashing it on the way."""
@@ -100,13 +101,13 @@ class DigestFile:
         """Write byte pieces in order, hashing them on the way; many per system call, and no copy
         through a buffer."""
         views = [memoryview(piece).cast("B") for piece in pieces]
-        for view in views:
-            self._digest.update(view)
         self.size += sum(view.nbytes for view in views)
         if self.direct is not None:
             for view in views:
                 self.direct.write(view)
             return
+        for view in views:
+            self._digest.update(view)
         self.raw.flush()  # a buffered file's pending bytes go first
         _write_views(self.raw.fileno(), views)
         if self._sync_every and self.size - self._synced_at >= self._sync_every:
@@ -141,7 +142,7 @@ class DigestFile:
 
     def hexdigest(self) -> str:
         """SHA-256 of everything written so far."""
-        return self._digest.hexdigest()
+        return self.direct.hexdigest() if self.direct is not None else self._digest.hexdigest()
 
 
 def _write_views(fd: int, views: list[memoryview]) -> None:

@@ -47,12 +47,14 @@ def test_bytes_written_are_the_bytes_given(tmp_path: Path, seed: int) -> None:
     writer = _direct_or_skip(path, block=2 * directio.ALIGN)
     assert fcntl.fcntl(writer.fd, fcntl.F_GETFL) & O_DIRECT
     pieces = _pieces(seed, 100_000 + seed * 4096)  # seed 0..3: the last block partial or whole
+    writer.digest = digest = hashlib.sha256()
     for piece in pieces:
         writer.write(memoryview(piece))
     writer.finish()
     assert not fcntl.fcntl(writer.fd, fcntl.F_GETFL) & O_DIRECT  # the tail went through the cache
     os.close(writer.fd)
     assert path.read_bytes() == b"".join(pieces)
+    assert digest.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_a_whole_last_block_and_nothing_at_all(tmp_path: Path) -> None:
@@ -130,6 +132,8 @@ def test_digest_file_direct_matches_buffered(tmp_path: Path) -> None:
             pytest.skip(f"{tmp_path}: this file system takes no O_DIRECT")
         for at in range(0, len(pieces), 5):
             fh.writelines(pieces[at : at + 5])
+            so_far = b"".join(pieces[: at + 5])  # the hash so far counts the bytes still staged
+            assert fh.size == len(so_far) and fh.hexdigest() == hashlib.sha256(so_far).hexdigest()
         fh.close()
         assert fh.closed and fh.direct is None
         files[direct] = (path.read_bytes(), fh.size, fh.hexdigest())
