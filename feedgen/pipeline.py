@@ -24,8 +24,9 @@ from typing import IO
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from feedgen import catalog, issues, validate
+from feedgen import catalog, issues, text, validate
 from feedgen.errors import FeedgenError
 from feedgen.platforms import PLATFORMS
 from feedgen.sources import ROW
@@ -166,7 +167,7 @@ def _process(
     chunk: pd.DataFrame, duplicate: np.ndarray, plan: ChunkPlan, sinks: Sinks, index: int
 ) -> ChunkResult:
     clean, found = catalog.clean(chunk, plan.ctx)
-    found_counts = _count_each(found["field"] + ":" + found["reason"])
+    found_counts = _count_at(_keys(found), np.arange(len(found)))
     clean["_duplicate"] = pd.Series(duplicate, index=clean.index)
     facts = validate.Facts(clean)
     counts: dict[str, PlatformCounts] = {}
@@ -207,23 +208,43 @@ def _platform(
     clean: pd.DataFrame, checked: pd.DataFrame, found: Counter[str], platform: str
 ) -> tuple[PlatformCounts, np.ndarray]:
     """One platform's counts for the chunk and which rows it keeps (those without errors);
-    ``found`` counts the warnings of cleaning, which every platform reports."""
-    is_error = (checked["severity"] == issues.ERROR).to_numpy(dtype=bool)
-    errors = checked[is_error]
-    first = errors.drop_duplicates("row")
-    warned = checked[~is_error & (checked["severity"] == issues.WARNING).to_numpy(dtype=bool)]
-    keep = ~clean[ROW].isin(errors["row"]).to_numpy(dtype=bool)
+    ``found`` counts the warnings of cleaning, which every platform reports. A rejected row counts
+    once, by its first error; ``checked`` is in row order, as ``validate.check`` returns it."""
+    severity = text.to_arrow(checked["severity"])
+    is_error = _flags(pc.equal(severity, issues.ERROR))
+    is_warning = _flags(pc.equal(severity, issues.WARNING))
+    rows = checked["row"].to_numpy()
+    errors = np.flatnonzero(is_error)
+    first = errors[np.r_[True, rows[errors][1:] != rows[errors][:-1]]] if len(errors) else errors
+    keys = _keys(checked)
     counts = PlatformCounts(
-        written=int(keep.sum()),
-        rejected_by_reason=_count_each(first["field"] + ":" + first["reason"]),
-        warnings_by_reason=_count_each(warned["field"] + ":" + warned["reason"]) + found,
+        written=0,
+        rejected_by_reason=_count_at(keys, first),
+        warnings_by_reason=_count_at(keys, np.flatnonzero(is_warning)) + found,
     )
+    keep = ~np.isin(clean[ROW].to_numpy(), rows[errors])
+    counts.written = int(np.count_nonzero(keep))
     return counts, keep
 
 
-def _count_each(keys: pd.Series) -> Counter[str]:
-    """How often each value occurs, counted column-wise (not by iterating the values)."""
-    return Counter({str(key): int(n) for key, n in keys.value_counts(sort=False).items()})
+def _keys(found: pd.DataFrame) -> pa.Array | pa.ChunkedArray:
+    """``field:reason`` of each issue, the key its count is reported under."""
+    field, reason = (text.to_arrow(found[name]).cast(pa.large_string()) for name in ("field", "reason"))
+    return pc.binary_join_element_wise(field, reason, pa.scalar(":", pa.large_string()))
+
+
+def _flags(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _count_at(keys: pa.Array | pa.ChunkedArray, positions: np.ndarray) -> Counter[str]:
+    """How often each of ``keys`` at ``positions`` occurs, counted by Arrow (no Python object per key)."""
+    if not len(positions):
+        return Counter()
+    tally = pc.value_counts(keys.take(pa.array(positions)))
+    return Counter(
+        dict(zip(tally.field("values").to_pylist(), tally.field("counts").to_pylist(), strict=True))
+    )
 
 
 def results(

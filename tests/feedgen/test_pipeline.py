@@ -7,6 +7,7 @@ import io
 import json
 import random
 import threading
+from collections import Counter
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -226,3 +227,37 @@ def test_lean_memory_uses_jemalloc_inside_and_restores_the_pool() -> None:
     except NotImplementedError:
         pytest.skip("this pyarrow has no jemalloc")
     assert inside == "jemalloc"
+
+
+def _platform_reference(
+    clean: pd.DataFrame, checked: pd.DataFrame
+) -> tuple[dict[str, int], dict[str, int], list[bool]]:
+    """The counts as the rules read: a rejected row once, by its first error; every warning."""
+    errors = checked[checked["severity"] == issues.ERROR]
+    first = errors.drop_duplicates("row")
+    warned = checked[checked["severity"] == issues.WARNING]
+    keep = ~clean["_row"].isin(errors["row"])
+    return (
+        dict((first["field"] + ":" + first["reason"]).value_counts()),
+        dict((warned["field"] + ":" + warned["reason"]).value_counts()),
+        list(keep),
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_platform_counts_match_the_rules_on_random_issues(seed: int) -> None:
+    rng = random.Random(seed)
+    n = 40
+    clean = pd.DataFrame({"_row": np.arange(101, 101 + n), "id": [f"p{i}" for i in range(n)]})
+    found = issues.Collector(clean, "meta")
+    for _ in range(rng.randrange(0, 12)):
+        mask = np.array([rng.random() < 0.2 for _ in range(n)])
+        field, reason = rng.choice(["title", "price", "gtin"]), rng.choice(["missing", "too_long", "invalid"])
+        found.add(mask, field, reason, rng.choice([issues.ERROR, issues.WARNING]))
+    checked = found.frame()
+    cleaning = Counter({"description:html_stripped": 3}) if seed % 2 else Counter()
+    counts, keep = pipeline._platform(clean, checked, cleaning, "meta")
+    rejected, warned, expected_keep = _platform_reference(clean, checked)
+    assert counts.rejected_by_reason == Counter(rejected)
+    assert counts.warnings_by_reason == Counter(warned) + cleaning
+    assert list(keep) == expected_keep and counts.written == sum(expected_keep)
