@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,8 @@ COLUMNS = ("row", "id", "platform", "field", "severity", "reason", "detail")
 ERROR = "error"
 WARNING = "warning"
 ALL = "all"
+#: an issue's detail: one text for all its rows, a Series over the rows, or one value per issue
+Detail: TypeAlias = "pd.Series | pa.Array | pa.ChunkedArray | str"
 
 
 _EMPTY = pd.DataFrame({c: pd.Series([], dtype="int64" if c == "row" else "str") for c in COLUMNS})
@@ -72,13 +75,17 @@ class Collector:
 
     source: pd.DataFrame
     platform: str
-    _parts: list[tuple[np.ndarray, str, str, str, pd.Series | str]] = field(default_factory=list)
+    _parts: list[tuple[np.ndarray, str, str, str, Detail]] = field(default_factory=list)
 
     def add(
-        self, mask: np.ndarray, field: str, reason: str, severity: str = ERROR, detail: pd.Series | str = ""
+        self, mask: np.ndarray, field: str, reason: str, severity: str = ERROR, detail: Detail = ""
     ) -> None:
-        """Record an issue for each row of ``source`` where the boolean array ``mask`` holds."""
+        """Record an issue for each row of ``source`` where the boolean array ``mask`` holds. ``detail``
+        is one text for all, a Series over ``source``'s rows, or an Arrow array with one value per
+        row ``mask`` holds (made for those rows only)."""
         at = np.flatnonzero(mask)
+        if isinstance(detail, pa.Array | pa.ChunkedArray) and len(detail) != len(at):
+            raise ValueError(f"{field}: {len(detail)} details for {len(at)} issues")
         if len(at):
             self._parts.append((at, field, reason, severity, detail))
 
@@ -97,12 +104,7 @@ class Collector:
         def by_part(values: list[str]) -> pa.Array:
             return pa.array(values, _TEXT).take(pa.array(part_of))
 
-        details = [
-            _arrow_text(part[4]).take(pa.array(part[0]))
-            if isinstance(part[4], pd.Series)
-            else pa.array([part[4]], _TEXT).take(pa.array(np.zeros(len(part[0]), dtype=np.int64)))
-            for part in self._parts
-        ]
+        details = [_details(at, detail) for at, _, _, _, detail in self._parts]
         index = pd.RangeIndex(len(at))
         return pd.DataFrame(
             {
@@ -119,6 +121,19 @@ class Collector:
 
 
 _TEXT = pa.large_string()
+
+
+def _details(at: np.ndarray, detail: Detail) -> pa.Array:
+    """One detail text per issue at the row positions ``at``."""
+    if isinstance(detail, pd.Series):
+        return _arrow_text(detail).take(pa.array(at))
+    if isinstance(detail, pa.ChunkedArray):
+        detail = detail.combine_chunks()
+    if isinstance(detail, pa.Array):
+        return detail.cast(_TEXT)
+    return pa.array([detail], _TEXT).take(pa.array(np.zeros(len(at), dtype=np.int64)))
+
+
 #: what makes ``csv.writer`` (excel dialect, QUOTE_MINIMAL) quote a field: delimiter, quote, line break
 _NEEDS_QUOTES = '[,"\r\n]'
 

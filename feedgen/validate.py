@@ -55,10 +55,6 @@ class Facts:
         """A boolean column as an array."""
         return cast(np.ndarray, self._memo(("flag", column), lambda: _bools(self.clean[column])))
 
-    def length(self, column: str) -> pd.Series:
-        """The length in characters of each value."""
-        return cast(pd.Series, self._memo(("length", column), lambda: self.clean[column].str.len()))
-
     def longer(self, column: str, limit: int) -> np.ndarray:
         """True where a value has more than ``limit`` characters."""
         return cast(
@@ -123,10 +119,10 @@ def check(
     name = platform.name
     found = issues.Collector(clean, name)
 
-    def err(mask: np.ndarray, field: str, reason: str, detail: pd.Series | str = "") -> None:
+    def err(mask: np.ndarray, field: str, reason: str, detail: issues.Detail = "") -> None:
         found.add(mask, field, reason, ERROR, detail)
 
-    def warn(mask: np.ndarray, field: str, reason: str, detail: pd.Series | str = "") -> None:
+    def warn(mask: np.ndarray, field: str, reason: str, detail: issues.Detail = "") -> None:
         found.add(mask, field, reason, WARNING, detail)
 
     for field in platform.required:
@@ -141,7 +137,7 @@ def check(
             continue
         over = facts.longer(column, limit)
         if over.any():
-            err(over, field, "too_long", facts.length(column).astype("str") + f" characters, limit {limit}")
+            err(over, field, "too_long", _lengths(clean[column], over, f" characters, limit {limit}"))
     for reason, where in facts.equals("_price_error").items():
         if reason:
             err(
@@ -311,6 +307,19 @@ def longer(values: pd.Series, limit: int) -> np.ndarray:
     if len(rows):  # a character is 1 to 4 bytes: only these rows may be over
         over[rows] = _flags(pc.greater(pc.utf8_length(arr.take(pa.array(rows))), limit))
     return over
+
+
+_TEXT = pa.large_string()
+
+
+def _lengths(values: pd.Series, where: np.ndarray, suffix: str) -> pa.Array:
+    """The length in characters of the values ``where`` holds, as text followed by ``suffix``; one per
+    such row, in order (a detail for ``issues.Collector.add``)."""
+    lengths = pc.utf8_length(text.to_arrow(values).take(pa.array(np.flatnonzero(where))))
+    # every piece an Arrow value of one type: a str would become another string type
+    return pc.binary_join_element_wise(
+        pc.cast(lengths, _TEXT), pa.scalar(suffix, _TEXT), pa.scalar("", _TEXT)
+    )
 
 
 def commas(values: pd.Series) -> np.ndarray:

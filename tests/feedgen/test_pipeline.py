@@ -207,6 +207,18 @@ def test_collector_equals_one_collect_per_rule() -> None:
     assert issues.Collector(frame, "meta").frame().empty
 
 
+def test_collector_takes_one_detail_per_issue_as_an_arrow_array() -> None:
+    frame = pd.DataFrame({"_row": [1, 2, 3], "id": ["a", "b", "c"]}).astype({"id": "str"})
+    collector = issues.Collector(frame, "google")
+    collector.add(
+        np.array([True, False, True]), "title", "too_long", issues.ERROR, pa.array(["first", "third"])
+    )
+    collector.add(np.array([False, True, False]), "gtin", "bad", issues.WARNING, "same for all")
+    assert list(collector.frame()["detail"]) == ["first", "same for all", "third"]
+    with pytest.raises(ValueError, match="1 details for 2 issues"):
+        collector.add(np.array([True, True, False]), "title", "too_long", issues.ERROR, pa.array(["one"]))
+
+
 def test_serial_run_matches_jobs_default_on_one_chunk(tmp_path: Path) -> None:
     source = messy_catalog(tmp_path / "messy.csv", 50)
     build.run(job(source, tmp_path / "a", 1000, jobs=None), as_of=AS_OF, force=True)

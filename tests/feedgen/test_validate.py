@@ -52,6 +52,16 @@ def test_title_length_limits_differ_per_platform() -> None:
     assert errors(checked("meta", {"title": "x" * 201})) == [(1, "title", "too_long")]
 
 
+def test_too_long_names_each_rows_length_in_characters() -> None:
+    """The detail counts characters, not bytes, and belongs to its own row among rows that are fine."""
+    found = checked("google", {"title": "ok"}, {"title": "日" * 151}, {"title": "x"}, {"title": "é" * 160})
+    long = found[found["reason"] == "too_long"]
+    assert list(zip(long["row"], long["detail"], strict=True)) == [
+        (2, "151 characters, limit 150"),
+        (4, "160 characters, limit 150"),
+    ]
+
+
 def test_gtin_rejects_for_google_and_warns_elsewhere() -> None:
     row = {"gtin": "4901234567890"}
     assert errors(checked("google", row)) == [(1, "gtin", "invalid_gtin")]
