@@ -787,17 +787,78 @@ done:
     return result;
 }
 
+/* ---- hash64 ------------------------------------------------------------------------------- */
+
+/* murmur3's finaliser: every input bit moves about half the output bits */
+static inline uint64_t fmix64(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static inline uint64_t hash_value(const uint8_t *v, Py_ssize_t len) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)len, word;
+    Py_ssize_t r = 0;
+    for (; r + 8 <= len; r += 8) {
+        memcpy(&word, v + r, 8);
+        h = (h ^ fmix64(word)) * 0x9e3779b97f4a7c15ULL;
+        h = (h << 31) | (h >> 33);
+    }
+    if (r < len) { /* the last 1 to 7 bytes, zero-padded (the length is in the seed) */
+        word = 0;
+        memcpy(&word, v + r, (size_t)(len - r));
+        h = (h ^ fmix64(word)) * 0x9e3779b97f4a7c15ULL;
+    }
+    return fmix64(h);
+}
+
+PyDoc_STRVAR(hash64_doc,
+    "hash64(data, offsets, out) -> None\n\n"
+    "A 64-bit hash of each value (``data`` the bytes, ``offsets`` int64, n + 1, from 0) into ``out``\n"
+    "(uint64, n): for telling values apart in memory, not a stable or cryptographic digest.");
+
+static PyObject *hash64(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer data, offsets, out;
+    if (!PyArg_ParseTuple(args, "y*y*w*", &data, &offsets, &out))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = offsets.len / 8 - 1;
+    const int64_t *off = offsets.buf;
+    if (n < 0 || out.len < 8 * n) {
+        PyErr_SetString(PyExc_ValueError, "hash64: offsets need n + 1 entries and out room for n hashes");
+        goto done;
+    }
+    if (!offsets_fit(off, n, data.len))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *src = data.buf;
+    uint64_t *h = out.buf;
+    for (Py_ssize_t i = 0; i < n; i++)
+        h[i] = hash_value(src + off[i], off[i + 1] - off[i]);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"clean", clean, METH_VARARGS, clean_doc},
     {"rows", rows, METH_VARARGS, rows_doc},
     {"gather", gather, METH_VARARGS, gather_doc},
+    {"hash64", hash64, METH_VARARGS, hash64_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     .m_base = PyModuleDef_HEAD_INIT,
     .m_name = "feedgen._speedups",
-    .m_doc = "The compiled passes of feedgen: text cleaning and feed rows.",
+    .m_doc = "The compiled passes of feedgen: text cleaning, feed rows, id hashes.",
     .m_size = -1,
     .m_methods = methods,
 };

@@ -105,8 +105,8 @@ class CleanContext:
 class IdTracker:
     """Remembers ids across chunks, so a later duplicate is found wherever it is.
 
-    Keeps 8-byte hashes, not the strings, so memory stays small for large catalogs; a 64-bit
-    collision (about 1 in 10^7 for a million ids) would reject one row as a duplicate. The hashes
+    Keeps 8-byte hashes (``text.hashes``), not the strings, so memory stays small for large catalogs;
+    a 64-bit collision (about 1 in 10^7 for a million ids) would reject one row as a duplicate. The hashes
     are kept sorted, so a chunk costs a binary search and a merge, not a sort of everything seen.
     """
 
@@ -115,8 +115,9 @@ class IdTracker:
 
     def duplicates(self, ids: pd.Series) -> pd.Series:
         """True for an id seen in an earlier chunk or earlier in this one; blanks never count."""
-        hashes = pd.util.hash_pandas_object(ids, index=False).to_numpy()
-        present = ~(ids == "").to_numpy(dtype=bool)
+        values = text.to_arrow(ids)
+        hashes = text.hashes(values)
+        present = ~text.blank(values)
         distinct, first, inverse = np.unique(hashes[present], return_index=True, return_inverse=True)
         at = np.searchsorted(self._seen, distinct)
         seen = np.zeros(len(distinct), dtype=bool)

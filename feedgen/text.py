@@ -404,6 +404,24 @@ def data_bytes(values: pa.Array) -> np.ndarray:
     return np.frombuffer(data or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
 
 
+def blank(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """True where a value is "" (read from the offsets: no string compared); a null is not blank."""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    empty = np.diff(value_offsets(values)) == 0
+    return empty & _bools(pc.is_valid(values)) if values.null_count else empty
+
+
+def hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit hash of each value (uint64; ``_speedups.hash64``, without the GIL): to tell values
+    apart in memory, not to store. A null hashes as ""."""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    offsets = value_offsets(values).astype(np.int64)
+    offsets -= offsets[0]
+    out = np.empty(len(values), dtype=np.uint64)
+    _speedups.hash64(data_bytes(values), offsets, out)
+    return out
+
+
 def _rows_of(values: pa.Array, positions: np.ndarray) -> np.ndarray:
     """The rows that hold the given positions of ``data_bytes(values)``."""
     offsets = value_offsets(values)

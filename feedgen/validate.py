@@ -49,7 +49,9 @@ class Facts:
 
     def blank(self, column: str) -> np.ndarray:
         """True where the column is ""."""
-        return cast(np.ndarray, self._memo(("blank", column), lambda: _bools(self.clean[column] == "")))
+        return cast(
+            np.ndarray, self._memo(("blank", column), lambda: text.blank(text.to_arrow(self.clean[column])))
+        )
 
     def flag(self, column: str) -> np.ndarray:
         """A boolean column as an array."""

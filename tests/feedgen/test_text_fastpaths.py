@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import html
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedgen import text
+from feedgen import _speedups, text
 
 #: "&" before each byte that starts no reference, and before ones that may; "<!--" split over rows
 _PIECES = ["&", "& ", "&\t", "&\n", "&\f", "&<", "&&", "&;", "&amp;", "&#38;", "&copy", "&#", "&x", "&\r"]
@@ -155,3 +157,42 @@ def test_line_break_passes_on_some_rows_equal_plain_passes(values: list[str], st
     assert text.collapse_spaces(arr.slice(min(start, len(values))), keep_lines=True).equals(
         collapse_reference(arr.slice(min(start, len(values))))
     )
+
+
+def test_hashes_tell_distinct_values_apart_and_equal_values_alike() -> None:
+    """Every value of many short and similar ones (trailing zero bytes, one byte apart, 0 to 24
+    bytes: the tail word and the length both count) hashes apart; equal values hash alike
+    wherever they sit, in slices and chunks."""
+    values = sorted(
+        {""}
+        | {f"SKU-{i:07d}" for i in range(100_000)}
+        | {"a" + "\0" * k for k in range(24)}
+        | {bytes([b]).decode("latin-1") * k for b in range(1, 128) for k in range(1, 17)}
+    )
+    arr = pa.array(values, pa.large_string())
+    got = text.hashes(arr)
+    assert got.dtype == np.uint64 and len(np.unique(got)) == len(values)
+    again = text.hashes(pa.chunked_array([arr.slice(5, 10), arr.slice(0, 5), arr.slice(15)]))
+    assert list(again[:10]) == list(got[5:15]) and list(again[10:15]) == list(got[:5])
+    assert list(text.hashes(pa.array(values[:50], pa.string()))) == list(got[:50])
+
+
+def test_hash64_checks_its_arguments() -> None:
+    data = np.frombuffer(b"abcdef", dtype=np.uint8)
+    with pytest.raises(ValueError, match="offsets"):
+        _speedups.hash64(data, np.array([0, 3, 9], dtype=np.int64), np.empty(2, dtype=np.uint64))
+    with pytest.raises(ValueError, match="room"):
+        _speedups.hash64(data, np.array([0, 3, 6], dtype=np.int64), np.empty(1, dtype=np.uint64))
+
+
+def test_blank_reads_empty_values_from_the_offsets() -> None:
+    arr = pa.array(["", "x", None, "", "yz", ""], pa.large_string())
+    assert list(text.blank(arr)) == [True, False, False, True, False, True]
+    assert list(text.blank(arr.slice(2, 3))) == [False, True, False]
+    assert list(text.blank(pa.chunked_array([arr.slice(0, 2), arr.slice(3)]))) == [
+        True,
+        False,
+        True,
+        False,
+        True,
+    ]
