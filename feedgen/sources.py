@@ -142,7 +142,7 @@ def _csv_chunks(source: SourceConfig) -> Iterator[pd.DataFrame]:
     )
     parse = pacsv.ParseOptions(delimiter=_delimiter(source), newlines_in_values=True)
     convert = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in header},
+        column_types={name: pa.large_string() for name in header},
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
         null_values=[],
@@ -222,7 +222,7 @@ def _batches_to_frame(batches: list[pa.RecordBatch]) -> pd.DataFrame:
     for name, column in zip(table.column_names, table.columns, strict=True):
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = column.cast(pa.string())
-        columns[name] = column.fill_null("")
+        columns[name] = column.fill_null("") if column.null_count else column
     return pa.table(columns).to_pandas()
 
 
