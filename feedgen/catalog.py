@@ -48,6 +48,10 @@ _URL_RE = re.compile(_URL)
 #: ``\s`` is ASCII only
 _SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f\x85\pZ"
 _URL_LIST = rf"^https?://[^{_SPACE},/?#]+\.[^{_SPACE},]+(,https?://[^{_SPACE},/?#]+\.[^{_SPACE},]+)*$"
+#: a list as ``_extra_images`` leaves it: no other separator, no blank item (so it needs no rewriting)
+_URL_LIST_PLAIN = (
+    rf"^https?://[^{_SPACE},|;/?#]+\.[^{_SPACE},|;]+(,https?://[^{_SPACE},|;/?#]+\.[^{_SPACE},|;]+)*$"
+)
 _GTIN_LENGTHS = (8, 12, 13, 14)
 #: GS1 mod 10 weights of the 13 digits before the check digit, a GTIN left-padded to 14 digits
 _GTIN_WEIGHTS = np.tile(np.array([3, 1], dtype=np.int64), 7)[:13]
@@ -362,13 +366,22 @@ def _urls_ok(urls: pd.Series) -> pd.Series:
 
 
 def _extra_images(links: pd.Series, rows: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
-    """Comma-separated absolute URLs; anything else in the list is dropped with a warning."""
-    joined = pc.replace_substring_regex(text.to_arrow(links), f"[{_SPACE}|,;]+", ",")
-    joined = pc.utf8_trim(joined, ",")
+    """Comma-separated absolute URLs; anything else in the list is dropped with a warning.
+
+    Lists already in that form (most) are matched once and left as they are; only the others have
+    their separators rewritten and are matched again.
+    """
+    raw = text.to_arrow(links)
+    odd = np.flatnonzero(~_flag(pc.match_substring_regex(raw, _URL_LIST_PLAIN)) & ~text.blank(raw))
+    joined, good = raw, np.ones(len(raw), dtype=bool)
+    if len(odd):
+        some = pc.utf8_trim(pc.replace_substring_regex(raw.take(pa.array(odd)), f"[{_SPACE}|,;]+", ","), ",")
+        joined = text.replace_rows(raw, odd, some)
+        good[odd] = _flag(pc.match_substring_regex(some, _URL_LIST)) | text.blank(some)
     values = text.to_series(joined, links.index)
-    good = pd.Series(_flag(pc.match_substring_regex(joined, _URL_LIST)), index=links.index) | (values == "")
     if good.all():
         return values, issues.empty()
+    good = pd.Series(good, index=links.index)
     fixed = values.copy()
     fixed[~good] = values[~good].map(lambda v: ",".join(u for u in v.split(",") if _URL_RE.match(u)))
     found = issues.collect(

@@ -235,8 +235,16 @@ def test_space_class_is_pythons_backslash_s() -> None:
 _LINKY = st.text(st.sampled_from(list("ab.:/?#,;| \t\n\u3000\u00a0\x85\x0bhtps")), max_size=40)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(_LINKY | st.sampled_from(["https://a.example/1.jpg", "http://b.example/x?y=1"]), max_size=10))
+_URLS = st.sampled_from(["https://a.example/1.jpg", "http://b.example/x?y=1", "https://c.example/a|b;c"])
+#: lists as shops write them: URLs (and a few bad items) joined by one separator, most already plain
+_URL_LISTS = st.tuples(
+    st.lists(_URLS | st.sampled_from(["", "junk", "ftp://x.example/y", " https://d.example/z "]), max_size=4),
+    st.sampled_from([",", ",", ", ", "|", ";", ",,", " "]),
+).map(lambda parts: parts[1].join(parts[0]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_LINKY | _URLS | _URL_LISTS, max_size=10))
 def test_extra_images_match_python_re(values: list[str]) -> None:
     links = pd.Series(values, dtype="str")
     rows = pd.DataFrame({"_row": range(1, len(values) + 1), "id": [f"SKU-{i}" for i in range(len(values))]})
