@@ -373,15 +373,15 @@ def _extra_images(links: pd.Series, rows: pd.DataFrame) -> tuple[pd.Series, pd.D
     """
     raw = text.to_arrow(links)
     odd = np.flatnonzero(~_flag(pc.match_substring_regex(raw, _URL_LIST_PLAIN)) & ~text.blank(raw))
-    joined, plain = raw, np.ones(len(raw), dtype=bool)
+    joined, ok = raw, np.ones(len(raw), dtype=bool)
     if len(odd):
         some = pc.utf8_trim(pc.replace_substring_regex(raw.take(pa.array(odd)), f"[{_SPACE}|,;]+", ","), ",")
         joined = text.replace_rows(raw, odd, some)
-        plain[odd] = _flag(pc.match_substring_regex(some, _URL_LIST)) | text.blank(some)
+        ok[odd] = _flag(pc.match_substring_regex(some, _URL_LIST)) | text.blank(some)
     values = text.to_series(joined, links.index)
-    if plain.all():
+    if ok.all():
         return values, issues.empty()
-    good = pd.Series(plain, index=links.index)
+    good = pd.Series(ok, index=links.index)
     fixed = values.copy()
     fixed[~good] = values[~good].map(lambda v: ",".join(u for u in v.split(",") if _URL_RE.match(u)))
     found = issues.collect(
