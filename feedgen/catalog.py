@@ -52,6 +52,8 @@ _URL_LIST = rf"^https?://[^{_SPACE},/?#]+\.[^{_SPACE},]+(,https?://[^{_SPACE},/?
 _URL_LIST_PLAIN = (
     rf"^https?://[^{_SPACE},|;/?#]+\.[^{_SPACE},|;]+(,https?://[^{_SPACE},|;/?#]+\.[^{_SPACE},|;]+)*$"
 )
+#: what separates the words of an availability spelling ("in stock", "in-stock", "in_stock")
+_SEPARATORS = re.compile(r"[\s\-_]+")
 _GTIN_LENGTHS = (8, 12, 13, 14)
 #: GS1 mod 10 weights of the 13 digits before the check digit, a GTIN left-padded to 14 digits
 _GTIN_WEIGHTS = np.tile(np.array([3, 1], dtype=np.int64), 7)[:13]
@@ -153,9 +155,9 @@ def clean(chunk: pd.DataFrame, ctx: CleanContext) -> tuple[pd.DataFrame, pd.Data
         )
 
     availability = _by_value(out["availability"], _availability)
-    out["condition"] = _by_value(out["condition"], lambda s: s.str.lower())
-    out["gender"] = _by_value(out["gender"], lambda s: _canonical(s, _GENDER))
-    out["age_group"] = _by_value(out["age_group"], lambda s: _canonical(s, _AGE))
+    out["condition"] = _by_value(out["condition"], str.lower)
+    out["gender"] = _by_value(out["gender"], lambda v: _GENDER.get(v.lower(), v.lower()))
+    out["age_group"] = _by_value(out["age_group"], lambda v: _AGE.get(v.lower(), v.lower()))
 
     out["currency"] = out["currency"].str.upper().where(out["currency"] != "", ctx.currency)
     price = money.parse_column(out["price"], out["currency"], amounts=False)
@@ -217,24 +219,17 @@ def _clean_lines(columns: dict[str, pd.Series]) -> dict[str, pd.Series]:
     return out
 
 
-def _by_value(values: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    """``fn`` (which must work value by value) run on the distinct values only, when they are few."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    if len(uniques) * 2 > len(values):
-        return fn(values)
-    done = fn(pd.Series(uniques))
-    return pd.Series(done.array.take(codes), index=values.index)
+def _by_value(values: pd.Series, fn: Callable[[str], str]) -> pd.Series:
+    """``fn`` of each value, called once per distinct value (columns such as availability hold a
+    handful; a column of distinct junk costs one call per row, still linear)."""
+    encoded = pc.dictionary_encode(text.to_arrow(values))
+    done = pa.array([fn(value) for value in encoded.dictionary.to_pylist()], pa.large_string())
+    return text.to_series(done.take(encoded.indices), values.index)
 
 
-def _availability(values: pd.Series) -> pd.Series:
+def _availability(value: str) -> str:
     """The canonical availability token, or "" for a spelling not known."""
-    tokens = values.str.lower().str.replace(r"[\s\-_]+", "_", regex=True)
-    return tokens.map(_AVAILABILITY).fillna("").astype("str")
-
-
-def _canonical(values: pd.Series, spellings: dict[str, str]) -> pd.Series:
-    lower = values.str.lower()
-    return lower.map(spellings).fillna(lower).astype("str")
+    return _AVAILABILITY.get(_SEPARATORS.sub("_", value.lower()), "")
 
 
 def _sale(

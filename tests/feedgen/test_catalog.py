@@ -48,6 +48,8 @@ def test_availability_spellings_map_to_one_token() -> None:
         "available for order",
         "backorder",
         "maybe",
+        "IN\u00a0STOCK",
+        "out \u3000 of-stock",
     ]
     out, _ = clean(*({"availability": v} for v in values))
     assert list(out["_availability"]) == ["in_stock"] * 3 + [
@@ -56,7 +58,16 @@ def test_availability_spellings_map_to_one_token() -> None:
         "backorder",
         "backorder",
         "",
+        "in_stock",  # any whitespace separates words, as Python's \s reads it
+        "out_of_stock",
     ]
+
+
+def test_enumerations_map_each_row_when_every_value_differs() -> None:
+    rows = [{"gender": g, "condition": c} for g, c in (("M", "NEW"), ("Female", "Used"), ("x1", "x2"))]
+    out, _ = clean(*rows)
+    assert list(out["gender"]) == ["male", "female", "x1"]
+    assert list(out["condition"]) == ["new", "used", "x2"]
 
 
 def test_prices_formatted_with_row_currency_or_shop_default() -> None:
