@@ -54,6 +54,8 @@ _URL_LIST_PLAIN = (
 )
 #: what separates the words of an availability spelling ("in stock", "in-stock", "in_stock")
 _SEPARATORS = re.compile(r"[\s\-_]+")
+#: a whole number written with a zero fraction (any decimal digits, as Python's \d reads them)
+_WHOLE_NUMBER = re.compile(r"(\d+)\.0+")
 _GTIN_LENGTHS = (8, 12, 13, 14)
 #: GS1 mod 10 weights of the 13 digits before the check digit, a GTIN left-padded to 14 digits
 _GTIN_WEIGHTS = np.tile(np.array([3, 1], dtype=np.int64), 7)[:13]
@@ -159,7 +161,7 @@ def clean(chunk: pd.DataFrame, ctx: CleanContext) -> tuple[pd.DataFrame, pd.Data
     out["gender"] = _by_value(out["gender"], lambda v: _GENDER.get(v.lower(), v.lower()))
     out["age_group"] = _by_value(out["age_group"], lambda v: _AGE.get(v.lower(), v.lower()))
 
-    out["currency"] = out["currency"].str.upper().where(out["currency"] != "", ctx.currency)
+    out["currency"] = _by_value(out["currency"], lambda code: code.upper() or ctx.currency)
     price = money.parse_column(out["price"], out["currency"], amounts=False)
     out["price"] = price["text"]
 
@@ -193,9 +195,11 @@ def price_band(values: pd.Series, bands: tuple[float, ...]) -> pd.Series:
     """Band labels such as ``1000-3000`` and ``30000+`` from float prices (bands: ascending upper bounds)."""
     edges = [0.0, *bands]
     names = [f"{_num(lo)}-{_num(hi)}" for lo, hi in pairwise(edges)] + [f"{_num(edges[-1])}+"]
-    position = np.searchsorted(np.asarray(bands, dtype=float), values.to_numpy(dtype=float), side="right")
-    labels = np.asarray(names, dtype=object)[np.minimum(position, len(names) - 1)]
-    return pd.Series(labels, index=values.index, dtype="str").where(values.notna(), "")
+    prices = values.to_numpy(dtype=float)
+    position = np.searchsorted(np.asarray(bands, dtype=float), prices, side="right")
+    position = np.where(np.isnan(prices), len(names), np.minimum(position, len(names) - 1))
+    labels = pa.array([*names, ""], pa.large_string()).take(pa.array(position))  # "" for no price
+    return text.to_series(labels, values.index)
 
 
 def _num(value: float) -> str:
@@ -392,5 +396,10 @@ def _extra_images(links: pd.Series, rows: pd.DataFrame) -> tuple[pd.Series, pd.D
 
 
 def _integer_text(values: pd.Series) -> pd.Series:
-    """``2.0`` → ``2`` so numeric labels compare as the same string."""
-    return values.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+    """``2.0`` → ``2`` so numeric labels compare as the same string (once per distinct value)."""
+    return _by_value(values, _whole_number)
+
+
+def _whole_number(value: str) -> str:
+    whole = _WHOLE_NUMBER.fullmatch(value)
+    return whole.group(1) if whole else value

@@ -161,6 +161,12 @@ def test_price_band_and_tier_labels() -> None:
     assert out.loc[0, "tier"] == "2"
 
 
+def test_whole_number_tiers_lose_their_zero_fraction_only() -> None:
+    tiers = ["2.0", "10.000", "2.5", "2.", ".0", "x2.0", "\uff12.0", "3", "", "2.0", "1.0"]
+    out, _ = clean(*({"tier": tier} for tier in tiers))
+    assert list(out["tier"]) == ["2", "10", "2.5", "2.", ".0", "x2.0", "\uff12", "3", "", "2", "1"]
+
+
 def test_id_tracker_finds_duplicates_across_chunks() -> None:
     tracker = catalog.IdTracker()
     first = tracker.duplicates(pd.Series(["a", "b", "a", ""]))
