@@ -117,7 +117,9 @@ static inline Py_ssize_t next_space_work(const uint8_t *buf, Py_ssize_t r, Py_ss
 static Py_ssize_t entity_at(const uint8_t *data, Py_ssize_t r, Py_ssize_t end, const Tables *t) {
     for (Py_ssize_t k = 0; k < t->count; k++) {
         Py_ssize_t size = t->name_len[k];
-        if (r + size <= end && memcmp(data + r, t->names + 8 * k, (size_t)size) == 0)
+        /* the byte after "&" first: most names differ there, and no call is made for them */
+        if (r + size <= end && (size < 2 || data[r + 1] == t->names[8 * k + 1]) &&
+            memcmp(data + r, t->names + 8 * k, (size_t)size) == 0)
             return k;
     }
     return -1;
@@ -248,7 +250,9 @@ static Py_ssize_t any_tag_at(const uint8_t *buf, Py_ssize_t r, Py_ssize_t end) {
     return tag_end(buf, k, end);
 }
 
-/* One regex's pass over a row, in place: each block tag becomes "\n" (block) or each tag goes. */
+/* One regex's pass over a row, in place: each block tag becomes "\n" (block) or each tag goes.
+ * The block pass meets every "<" of the row (no tag it removes holds one) and returns -1 at a
+ * "<!--": comments take the general path. */
 static Py_ssize_t tag_pass(uint8_t *buf, Py_ssize_t start, Py_ssize_t end, int block) {
     Py_ssize_t r = start, w = start;
     while (r < end) {
@@ -259,6 +263,8 @@ static Py_ssize_t tag_pass(uint8_t *buf, Py_ssize_t start, Py_ssize_t end, int b
         r = next;
         if (r >= end)
             break;
+        if (block && r + 3 < end && buf[r + 1] == '!' && buf[r + 2] == '-' && buf[r + 3] == '-')
+            return -1;
         Py_ssize_t stop = block ? block_tag_at(buf, r, end) : any_tag_at(buf, r, end);
         if (stop < 0) {
             buf[w++] = buf[r++]; /* a "<" that starts no tag */
@@ -274,15 +280,8 @@ static Py_ssize_t tag_pass(uint8_t *buf, Py_ssize_t start, Py_ssize_t end, int b
 /* Block tags to "\n", then (a second pass, as the two regexes run one after the other) every other
  * tag out. Returns the row's new end, or -1 when it holds "<!--" (comments take the general path). */
 static Py_ssize_t strip_tags(uint8_t *buf, Py_ssize_t start, Py_ssize_t end) {
-    for (Py_ssize_t r = start; r < end; r++) {
-        const uint8_t *lt = memchr(buf + r, LT, (size_t)(end - r));
-        if (!lt)
-            break;
-        r = lt - buf;
-        if (r + 3 < end && buf[r + 1] == '!' && buf[r + 2] == '-' && buf[r + 3] == '-')
-            return -1;
-    }
-    return tag_pass(buf, start, tag_pass(buf, start, end, 1), 0);
+    Py_ssize_t blocks = tag_pass(buf, start, end, 1);
+    return blocks < 0 ? -1 : tag_pass(buf, start, blocks, 0);
 }
 
 /* The byte length of the whitespace character at r (tab, LF, FF, CR, VT, a Unicode space

@@ -89,6 +89,31 @@ def test_rows_the_pass_leaves_take_the_general_path() -> None:
     ]
 
 
+def test_the_compiled_pass_covers_common_entities_and_leaves_the_rest() -> None:
+    """Which rows the compiled pass takes is part of its job (the general path is the slow one):
+    every common entity, alone and beside others, stays on it; a rarer one or a comment does not."""
+    names = [name.decode() for name, _ in text._COMMON]
+    rows = [f"a{name}b" for name in names] + ["".join(names), "x &eacute; y", "x <!-- c --> y", "&am;p"]
+    data = "".join(rows).encode()
+    offsets = np.cumsum([0, *(len(row.encode()) for row in rows)]).astype(np.int64)
+    n = len(rows)
+    general = np.empty(n, dtype=bool)
+    _speedups.clean(
+        np.frombuffer(data, dtype=np.uint8),
+        offsets,
+        np.ones(n, dtype=bool),
+        True,
+        True,
+        *text._ENTITY_TABLES,
+        text._nfc_safe(),
+        np.empty(len(data), dtype=np.uint8),
+        np.empty(n + 1, dtype=np.int64),
+        general,
+        np.empty(n, dtype=bool),
+    )
+    assert list(general) == [False] * (len(names) + 1) + [True, True, True]
+
+
 def test_tags_spelled_with_entities_are_decoded_then_stripped() -> None:
     values = pa.array(["&lt;b&gt;bold&lt;/b&gt; &amp;lt;i&amp;gt;", "&lt;p&gt;one&lt;br&gt;two"])
     assert text.clean_text(values, html_allowed=True, keep_lines=True).to_pylist() == [
