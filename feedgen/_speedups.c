@@ -786,6 +786,98 @@ done:
     return result;
 }
 
+/* ---- prices -------------------------------------------------------------------------------- */
+
+enum { PRICE_OK = 0, PRICE_GENERAL = 1, PRICE_BLANK = 2, PRICE_ZERO = 3 };
+#define PRICE_DIGITS 15 /* whole + minor digits: below 2**53, so int64 and float64 stay exact */
+
+static inline int is_digit(uint8_t b) { return b >= '0' && b <= '9'; }
+
+/* One price spelled as ASCII digits (optionally grouped by commas in threes), with an optional
+ * fraction, in minor units of a currency with exp minor digits, rounded half up. */
+static int parse_price(const uint8_t *v, Py_ssize_t len, int64_t exp, int64_t *minor) {
+    if (len == 0)
+        return PRICE_BLANK;
+    if (exp < 0 || exp > 4)
+        return PRICE_GENERAL;
+    Py_ssize_t r = 0, digits = 0;
+    int64_t whole = 0;
+    while (r < len && is_digit(v[r])) {
+        whole = digits < PRICE_DIGITS ? whole * 10 + (v[r] - '0') : whole;
+        digits++, r++;
+    }
+    if (digits == 0)
+        return PRICE_GENERAL;
+    if (r < len && v[r] == ',') { /* 1,980 or 12,345,678: a first group of 1 to 3, then threes */
+        if (digits > 3)
+            return PRICE_GENERAL;
+        while (r < len && v[r] == ',') {
+            if (r + 3 >= len || !is_digit(v[r + 1]) || !is_digit(v[r + 2]) || !is_digit(v[r + 3]))
+                return PRICE_GENERAL;
+            for (int k = 1; k <= 3; k++, digits++)
+                whole = digits < PRICE_DIGITS ? whole * 10 + (v[r + k] - '0') : whole;
+            r += 4;
+        }
+    }
+    Py_ssize_t fraction = r; /* where the fraction's digits start (none: == len) */
+    if (r < len) {
+        if (v[r] != '.' || r + 1 >= len)
+            return PRICE_GENERAL;
+        for (fraction = ++r; r < len; r++)
+            if (!is_digit(v[r]))
+                return PRICE_GENERAL;
+    }
+    if (digits > PRICE_DIGITS - exp)
+        return PRICE_GENERAL;
+    int64_t m = whole;
+    for (int64_t k = 0; k < exp; k++)
+        m = m * 10 + (fraction + k < len ? v[fraction + k] - '0' : 0);
+    if (fraction + exp < len && v[fraction + exp] >= '5')
+        m += 1;
+    *minor = m;
+    return m > 0 ? PRICE_OK : PRICE_ZERO;
+}
+
+PyDoc_STRVAR(prices_doc,
+    "prices(data, offsets, exps, minor, status) -> None\n\n"
+    "Parse each price (``data`` the bytes, ``offsets`` int64, n + 1, from 0) spelled as ASCII digits,\n"
+    "optionally grouped by commas in threes, with an optional fraction, into minor units of a\n"
+    "currency with ``exps[i]`` minor digits (int64; -1 for none), rounded half up, when the digits\n"
+    "number at most 15. ``status`` (uint8): 0 parsed into ``minor`` (int64), 1 another spelling (or\n"
+    "too many digits), 2 empty, 3 zero once rounded.");
+
+static PyObject *prices(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer data, offsets, exps, minor, status;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*w*", &data, &offsets, &exps, &minor, &status))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = offsets.len / 8 - 1;
+    const int64_t *off = offsets.buf, *exp = exps.buf;
+    if (n < 0 || exps.len < 8 * n || minor.len < 8 * n || status.len < n) {
+        PyErr_SetString(PyExc_ValueError, "prices: offsets need n + 1 entries, exps, minor and status n");
+        goto done;
+    }
+    if (!offsets_fit(off, n, data.len))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *src = data.buf;
+    int64_t *m = minor.buf;
+    uint8_t *st = status.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        m[i] = 0;
+        st[i] = (uint8_t)parse_price(src + off[i], off[i + 1] - off[i], exp[i], &m[i]);
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&exps);
+    PyBuffer_Release(&minor);
+    PyBuffer_Release(&status);
+    return result;
+}
+
 /* ---- hash64 ------------------------------------------------------------------------------- */
 
 /* murmur3's finaliser: every input bit moves about half the output bits */
@@ -851,6 +943,7 @@ static PyMethodDef methods[] = {
     {"rows", rows, METH_VARARGS, rows_doc},
     {"gather", gather, METH_VARARGS, gather_doc},
     {"hash64", hash64, METH_VARARGS, hash64_doc},
+    {"prices", prices, METH_VARARGS, prices_doc},
     {NULL, NULL, 0, NULL},
 };
 

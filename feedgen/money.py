@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pycountry
 
+from feedgen import _speedups, text
+
 _EXPONENT = {
     **dict.fromkeys(
         [
@@ -45,11 +47,8 @@ _SYMBOLS = "¥￥$€£₩₹₫₽"
 _CODE = re.compile(r"\b([A-Za-z]{3})\b")
 _GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
 _PLAIN = re.compile(r"^\d+(\.\d+)?$")
-#: the spellings ``parse_column`` handles column-wise: ASCII digits, optionally grouped, optional fraction
-_FAST = r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?$"
-_SPLIT = r"^(?P<i>[0-9]+)(?:\.(?P<f>[0-9]+))?$"
-#: whole digits + minor digits on the fast path: below 2**53, so int64 and float64 stay exact
-_FAST_DIGITS = 15
+#: ``_speedups.prices``'s verdicts: parsed; another spelling (the per-value path); empty; zero once rounded
+_PARSED, _GENERAL, _BLANK, _ZERO = 0, 1, 2, 3
 
 
 def exponent(currency: str) -> int:
@@ -129,31 +128,18 @@ def parse_column(prices: pd.Series, currencies: pd.Series, amounts: bool = True)
     pieces: list[tuple[np.ndarray, pa.Array]] = []  # (rows, formatted text of those rows)
     amount_pieces: list[tuple[np.ndarray, np.ndarray]] = []
 
-    fast = _flag(pc.match_substring_regex(price_arr, _FAST)) & (row_exp >= 0)
-    blank = _flag(pc.equal(price_arr, ""))
-    error_code[blank] = _code(errors, "missing")
-    slow = ~fast & ~blank
+    minor, status = _fast_parse(price_arr, row_exp)
+    error_code[status == _BLANK] = _code(errors, "missing")
+    error_code[status == _ZERO] = _code(errors, "not_positive")
+    slow = status == _GENERAL
+    fast = status == _PARSED
     for exp in np.unique(row_exp[fast]).tolist():
         rows = np.flatnonzero(fast & (row_exp == exp))
-        digits = pc.extract_regex(pc.replace_substring(price_arr.take(rows), ",", ""), _SPLIT)
-        whole, fraction = digits.field("i"), digits.field("f")
-        fits = _flag(pc.less_equal(pc.utf8_length(whole), _FAST_DIGITS - exp))
-        if not fits.all():  # too many digits for exact int64 / float64 arithmetic
-            slow[rows[~fits]] = True
-            rows, whole, fraction = rows[fits], whole.filter(fits), fraction.filter(fits)
         scale = 10**exp
-        minor = pc.cast(whole, pa.int64()).to_numpy() * scale
+        value[rows] = minor[rows] / scale  # both exact below 2**53, so the quotient is float(Decimal)
+        number = pc.cast(pa.array(minor[rows] // scale), pa.string())
         if exp:
-            kept = pc.utf8_rpad(pc.utf8_slice_codeunits(fraction, 0, exp), exp, "0")
-            minor += pc.cast(kept, pa.int64()).to_numpy()
-        minor += _flag(pc.greater_equal(pc.utf8_slice_codeunits(fraction, exp, exp + 1), "5"))
-        positive = minor > 0  # zero after rounding half up: not positive, as Decimal says
-        error_code[rows[~positive]] = _code(errors, "not_positive")
-        rows, minor = rows[positive], minor[positive]
-        value[rows] = minor / scale  # both exact below 2**53, so the quotient is float(Decimal)
-        number = pc.cast(pa.array(minor // scale), pa.string())
-        if exp:
-            cents = pc.utf8_lpad(pc.cast(pa.array(minor % scale), pa.string()), exp, "0")
+            cents = pc.utf8_lpad(pc.cast(pa.array(minor[rows] % scale), pa.string()), exp, "0")
             number = pc.binary_join_element_wise(number, cents, ".")
         pieces.append((rows, pc.binary_join_element_wise(number, uppers.take(codes[rows]), " ")))
         if amounts:
@@ -186,6 +172,21 @@ def parse_column(prices: pd.Series, currencies: pd.Series, amounts: bool = True)
             amount[rows] = decimals
         out = {"amount": pd.Series(amount, index=index, dtype=object), **out}
     return pd.DataFrame(out)
+
+
+def _fast_parse(prices: pa.Array, exps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(minor units, status) per row by the compiled pass (``_speedups.prices``): the everyday
+    spellings parsed, the others marked for the per-value path."""
+    offsets = text.value_offsets(prices).astype(np.int64)
+    offsets -= offsets[0]
+    minor = np.empty(len(prices), dtype=np.int64)
+    status = np.empty(len(prices), dtype=np.uint8)
+    _speedups.prices(
+        text.data_bytes(prices), offsets, np.ascontiguousarray(exps, dtype=np.int64), minor, status
+    )
+    if prices.null_count:  # a missing value is no spelling the pass knows
+        status[~np.asarray(pc.is_valid(prices).to_numpy(zero_copy_only=False), dtype=bool)] = _GENERAL
+    return minor, status
 
 
 def _arrow(values: pd.Series) -> pa.Array:
