@@ -878,6 +878,68 @@ done:
     return result;
 }
 
+/* ---- urls ---------------------------------------------------------------------------------- */
+
+/* What ends a URL's host: RE2's \s (tab, LF, FF, CR, space) or one of / ? # */
+static inline int ends_host(uint8_t b) { return re2_space[b] || b == '/' || b == '?' || b == '#'; }
+
+/* ^https?://[^\s/?#]+\.[^\s/?#]+([/?#]\S*)?$ as RE2 matches it (\s: tab, LF, FF, CR, space). */
+static int is_url(const uint8_t *v, Py_ssize_t len) {
+    Py_ssize_t p;
+    if (len >= 7 && memcmp(v, "http://", 7) == 0)
+        p = 7;
+    else if (len >= 8 && memcmp(v, "https://", 8) == 0)
+        p = 8;
+    else
+        return 0;
+    Py_ssize_t q = p, dot = 0; /* the host is v[p:q]; it needs a dot with a byte on either side */
+    for (; q < len && !ends_host(v[q]); q++)
+        dot |= v[q] == '.' && q > p && q + 1 < len && !ends_host(v[q + 1]);
+    if (!dot)
+        return 0;
+    if (q == len)
+        return 1;
+    if (re2_space[v[q]])
+        return 0;
+    for (q++; q < len; q++) /* after / ? or #: anything but whitespace */
+        if (re2_space[v[q]])
+            return 0;
+    return 1;
+}
+
+PyDoc_STRVAR(urls_doc,
+    "urls(data, offsets, out) -> None\n\n"
+    "For each value (``data`` the bytes, ``offsets`` int64, n + 1, from 0), whether it is an absolute\n"
+    "http(s) URL with a dotted host, as RE2 matches ``^https?://[^\\s/?#]+\\.[^\\s/?#]+([/?#]\\S*)?$``\n"
+    "(``out``: one byte per value, 1 or 0).");
+
+static PyObject *urls(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer data, offsets, out;
+    if (!PyArg_ParseTuple(args, "y*y*w*", &data, &offsets, &out))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = offsets.len / 8 - 1;
+    const int64_t *off = offsets.buf;
+    if (n < 0 || out.len < n) {
+        PyErr_SetString(PyExc_ValueError, "urls: offsets need n + 1 entries and out n bytes");
+        goto done;
+    }
+    if (!offsets_fit(off, n, data.len))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *src = data.buf;
+    uint8_t *ok = out.buf;
+    for (Py_ssize_t i = 0; i < n; i++)
+        ok[i] = (uint8_t)is_url(src + off[i], off[i + 1] - off[i]);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 /* ---- hash64 ------------------------------------------------------------------------------- */
 
 /* murmur3's finaliser: every input bit moves about half the output bits */
@@ -944,6 +1006,7 @@ static PyMethodDef methods[] = {
     {"gather", gather, METH_VARARGS, gather_doc},
     {"hash64", hash64, METH_VARARGS, hash64_doc},
     {"prices", prices, METH_VARARGS, prices_doc},
+    {"urls", urls, METH_VARARGS, urls_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -42,8 +42,7 @@ _SINGLE_LINE = (
     "inventory",
     "sale_price_effective_date",
 )
-_URL = r"^https?://[^\s/?#]+\.[^\s/?#]+([/?#]\S*)?$"
-_URL_RE = re.compile(_URL)
+_URL_RE = re.compile(text.URL)
 #: exactly what Python's ``re`` calls ``\s`` (str.isspace), for a RE2 character class; RE2's own
 #: ``\s`` is ASCII only
 _SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f\x85\pZ"
@@ -359,9 +358,7 @@ def _flag(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def _urls_ok(urls: pd.Series) -> pd.Series:
-    return pd.Series(
-        pc.match_substring_regex(text.to_arrow(urls), _URL).to_numpy(zero_copy_only=False), index=urls.index
-    )
+    return pd.Series(text.urls(text.to_arrow(urls)), index=urls.index)
 
 
 def _extra_images(links: pd.Series, rows: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:

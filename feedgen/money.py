@@ -177,8 +177,7 @@ def parse_column(prices: pd.Series, currencies: pd.Series, amounts: bool = True)
 def _fast_parse(prices: pa.Array, exps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(minor units, status) per row by the compiled pass (``_speedups.prices``): the everyday
     spellings parsed, the others marked for the per-value path."""
-    offsets = text.value_offsets(prices).astype(np.int64)
-    offsets -= offsets[0]
+    offsets = text.offsets_from_zero(prices)
     minor = np.empty(len(prices), dtype=np.int64)
     status = np.empty(len(prices), dtype=np.uint8)
     _speedups.prices(

@@ -79,6 +79,9 @@ _ENTITY_TABLES = (
 )
 
 
+#: an absolute http(s) URL with a dotted host (RE2: ``\s`` is ASCII whitespace); ``urls`` matches it
+URL = r"^https?://[^\s/?#]+\.[^\s/?#]+([/?#]\S*)?$"
+
 #: pandas' default string dtype ("str": Arrow-backed, NaN for missing), as an object: comparing with it
 #: or converting to it costs less than spelling it "str" each time
 STR = pd.Series([], dtype="str").dtype
@@ -319,8 +322,7 @@ def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = 
         return pa.chunked_array([clean_text(c, html_allowed, keep_lines) for c in values.chunks], values.type)
     if not len(values):
         return values
-    offsets = value_offsets(values).astype(np.int64)
-    offsets -= offsets[0]
+    offsets = offsets_from_zero(values)
     is_valid = pc.is_valid(values) if values.null_count else None
     valid = np.ones(len(values), dtype=bool) if is_valid is None else _bools(is_valid)
     data = data_bytes(values)
@@ -397,11 +399,28 @@ def value_offsets(values: pa.Array) -> np.ndarray:
     return np.frombuffer(values.buffers()[1], dtype=kind)[values.offset : values.offset + len(values) + 1]
 
 
+def offsets_from_zero(values: pa.Array) -> np.ndarray:
+    """``value_offsets`` as int64 counted from the first value's start: the offsets the compiled
+    passes (``_speedups``) take beside ``data_bytes``."""
+    offsets = value_offsets(values).astype(np.int64)
+    offsets -= offsets[0]
+    return offsets
+
+
 def data_bytes(values: pa.Array) -> np.ndarray:
     """The UTF-8 bytes the values of a (large_)string array span: a view, respecting slices (null
     slots may span bytes too)."""
     offsets, data = value_offsets(values), values.buffers()[2]
     return np.frombuffer(data or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
+
+
+def urls(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """True where a value is an absolute http(s) URL with a dotted host (``_speedups.urls``, exactly
+    as RE2 matches ``URL``)."""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    out = np.empty(len(values), dtype=np.uint8)
+    _speedups.urls(data_bytes(values), offsets_from_zero(values), out)
+    return out.view(bool)
 
 
 def blank(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -415,10 +434,8 @@ def hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A 64-bit hash of each value (uint64; ``_speedups.hash64``, without the GIL): to tell values
     apart in memory, not to store. A null hashes as ""."""
     values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    offsets = value_offsets(values).astype(np.int64)
-    offsets -= offsets[0]
     out = np.empty(len(values), dtype=np.uint64)
-    _speedups.hash64(data_bytes(values), offsets, out)
+    _speedups.hash64(data_bytes(values), offsets_from_zero(values), out)
     return out
 
 

@@ -196,3 +196,42 @@ def test_blank_reads_empty_values_from_the_offsets() -> None:
         False,
         True,
     ]
+
+
+_URL_PIECES = st.sampled_from(
+    [
+        *("http://", "https://", "Http://", "http:/", "a", "b.c", ".", "..", "/", "?", "#", ":", " "),
+        *("\t", "\n", "\x0b", "\x0c", "\r", "\u00e9", "\u3000", "\u00a0", "x.y", "-", "%20", ","),
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(_URL_PIECES, max_size=8).map("".join), max_size=20))
+def test_urls_match_what_re2_matches(values: list[str]) -> None:
+    arr = pa.array(values, pa.large_string())
+    assert list(text.urls(arr)) == [bool(b) for b in pc.match_substring_regex(arr, text.URL).to_pylist()]
+
+
+def test_urls_on_the_forms_the_pattern_names() -> None:
+    values = [
+        "https://a.b",
+        "http://a.b/",
+        "https://a.b?q",
+        "https://a.b#f",
+        "https://a.b/ x",
+        "https://a./b",
+    ]
+    values += [
+        "https://.a/b",
+        "https://ab/c.d",
+        "https://a.b\x0b",
+        "https://a.b\t",
+        "https://a\u00e9.b/\u3000",
+        "",
+    ]
+    values += ["https://a#b.c", "https://a?b.c", "https://a/b.c", "https://a b.c"]  # the dot past the host
+    assert list(text.urls(pa.array(values))) == [True] * 4 + [False] * 4 + [True, False, True] + [False] * 5
+    assert list(text.urls(pa.chunked_array([pa.array(values[:2]), pa.array(values[2:5])]))) == [True] * 4 + [
+        False
+    ]
