@@ -239,7 +239,7 @@ def _sale(
     out: dict[str, pd.Series], price: pd.DataFrame, rows: pd.DataFrame, ctx: CleanContext
 ) -> tuple[tuple[pd.Series, pd.Series], pd.DataFrame]:
     """Sale price and window after the rules; invalid, not lower or ended sales go, with a warning."""
-    has = _flag(pc.not_equal(pc.utf8_trim_whitespace(text.to_arrow(out["sale_price"])), ""))
+    has = text.flags(pc.not_equal(pc.utf8_trim_whitespace(text.to_arrow(out["sale_price"])), ""))
     if not has.any():
         blank = pd.Series("", index=rows.index, dtype="str")
         return (blank, blank.copy()), issues.empty()
@@ -332,9 +332,9 @@ def _gtin_ok(gtins: pd.Series) -> pd.Series:
     """
     values = text.to_arrow(gtins)
     values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    ok = _flag(pc.equal(values, ""))
-    digits = _flag(pc.match_substring_regex(values, "^[0-9]+$"))
-    sized = digits & _flag(pc.is_in(pc.binary_length(values), pa.array(_GTIN_LENGTHS)))
+    ok = text.flags(pc.equal(values, ""))
+    digits = text.flags(pc.match_substring_regex(values, "^[0-9]+$"))
+    sized = digits & text.flags(pc.is_in(pc.binary_length(values), pa.array(_GTIN_LENGTHS)))
     rows = np.flatnonzero(sized)
     if len(rows):
         padded = pc.utf8_lpad(values.take(pa.array(rows)), 14, "0").cast(pa.binary(14))
@@ -352,11 +352,6 @@ def _gtin_ok(gtins: pd.Series) -> pd.Series:
     return pd.Series(ok, index=gtins.index)
 
 
-def _flag(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A numpy bool array from an arrow one, null as False."""
-    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
 def _urls_ok(urls: pd.Series) -> pd.Series:
     return pd.Series(text.urls(text.to_arrow(urls)), index=urls.index)
 
@@ -368,12 +363,12 @@ def _extra_images(links: pd.Series, rows: pd.DataFrame) -> tuple[pd.Series, pd.D
     their separators rewritten and are matched again.
     """
     raw = text.to_arrow(links)
-    odd = np.flatnonzero(~_flag(pc.match_substring_regex(raw, _URL_LIST_PLAIN)) & ~text.blank(raw))
+    odd = np.flatnonzero(~text.flags(pc.match_substring_regex(raw, _URL_LIST_PLAIN)) & ~text.blank(raw))
     joined, ok = raw, np.ones(len(raw), dtype=bool)
     if len(odd):
         some = pc.utf8_trim(pc.replace_substring_regex(raw.take(pa.array(odd)), f"[{_SPACE}|,;]+", ","), ",")
         joined = text.replace_rows(raw, odd, some)
-        ok[odd] = _flag(pc.match_substring_regex(some, _URL_LIST)) | text.blank(some)
+        ok[odd] = text.flags(pc.match_substring_regex(some, _URL_LIST)) | text.blank(some)
     values = text.to_series(joined, links.index)
     if ok.all():
         return values, issues.empty()

@@ -184,7 +184,7 @@ def _fast_parse(prices: pa.Array, exps: np.ndarray) -> tuple[np.ndarray, np.ndar
         text.data_bytes(prices), offsets, np.ascontiguousarray(exps, dtype=np.int64), minor, status
     )
     if prices.null_count:  # a missing value is no spelling the pass knows
-        status[~np.asarray(pc.is_valid(prices).to_numpy(zero_copy_only=False), dtype=bool)] = _GENERAL
+        status[~text.flags(pc.is_valid(prices))] = _GENERAL
     return minor, status
 
 
@@ -196,11 +196,6 @@ def _arrow(values: pd.Series) -> pa.Array:
 def _strings(values: pa.Array, index: pd.Index) -> pd.Series:
     """A "str" Series on ``index`` (by position, not aligned) from an arrow string array."""
     return pd.Series(values.to_pandas(), dtype="str").set_axis(index)
-
-
-def _flag(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A numpy bool array from an arrow one, null as False."""
-    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _code(names: list[str], name: str) -> int:

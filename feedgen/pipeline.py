@@ -211,19 +211,18 @@ def _platform(
     ``found`` counts the warnings of cleaning, which every platform reports. A rejected row counts
     once, by its first error; ``checked`` is in row order, as ``validate.check`` returns it."""
     severity = text.to_arrow(checked["severity"])
-    is_error = _flags(pc.equal(severity, issues.ERROR))
-    is_warning = _flags(pc.equal(severity, issues.WARNING))
+    is_error = text.flags(pc.equal(severity, issues.ERROR))
+    is_warning = text.flags(pc.equal(severity, issues.WARNING))
     rows = checked["row"].to_numpy()
     errors = np.flatnonzero(is_error)
     first = errors[np.r_[True, rows[errors][1:] != rows[errors][:-1]]] if len(errors) else errors
     keys = _keys(checked)
+    keep = ~np.isin(clean[ROW].to_numpy(), rows[errors])
     counts = PlatformCounts(
-        written=0,
+        written=int(np.count_nonzero(keep)),
         rejected_by_reason=_count_at(keys, first),
         warnings_by_reason=_count_at(keys, np.flatnonzero(is_warning)) + found,
     )
-    keep = ~np.isin(clean[ROW].to_numpy(), rows[errors])
-    counts.written = int(np.count_nonzero(keep))
     return counts, keep
 
 
@@ -231,10 +230,6 @@ def _keys(found: pd.DataFrame) -> pa.Array | pa.ChunkedArray:
     """``field:reason`` of each issue, the key its count is reported under."""
     field, reason = (text.to_arrow(found[name]).cast(pa.large_string()) for name in ("field", "reason"))
     return pc.binary_join_element_wise(field, reason, pa.scalar(":", pa.large_string()))
-
-
-def _flags(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _count_at(keys: pa.Array | pa.ChunkedArray, positions: np.ndarray) -> Counter[str]:

@@ -423,6 +423,11 @@ def urls(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return out.view(bool)
 
 
+def flags(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A numpy bool array from an Arrow one, null as False."""
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def blank(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """True where a value is "" (read from the offsets: no string compared); a null is not blank."""
     values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values

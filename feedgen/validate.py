@@ -23,6 +23,7 @@ Shared: TypeAlias = "dict[tuple[object, ...], pd.Series]"
 #: countries where Google requires color (and the other apparel attributes) for apparel
 _APPAREL_COLOR_COUNTRIES = frozenset({"BR", "FR", "DE", "JP", "GB", "US"})
 _TRUNCATE_MARK = "…"
+_TEXT = pa.large_string()
 _Report = Callable[[np.ndarray, str, str, str], None]
 _PRICE_REASONS = {"missing": "missing"}
 _PRICE_DETAIL = {
@@ -309,9 +310,6 @@ def longer(values: pd.Series, limit: int) -> np.ndarray:
     if len(rows):  # a character is 1 to 4 bytes: only these rows may be over
         over[rows] = _flags(pc.greater(pc.utf8_length(arr.take(pa.array(rows))), limit))
     return over
-
-
-_TEXT = pa.large_string()
 
 
 def _lengths(values: pd.Series, where: np.ndarray, suffix: str) -> pa.Array:
