@@ -786,6 +786,38 @@ done:
     return result;
 }
 
+/* ---- passes over each value ------------------------------------------------------------------ */
+
+/* What a pass makes of one value: written to out, the i-th of items of a fixed size. */
+typedef void (*ValueFn)(const uint8_t *v, Py_ssize_t len, uint8_t *out, Py_ssize_t i);
+
+/* The frame of a pass (data, offsets, out) -> None that maps each value to one item of out. */
+static PyObject *each_value(PyObject *args, const char *name, Py_ssize_t item_size, ValueFn fn) {
+    Py_buffer data, offsets, out;
+    if (!PyArg_ParseTuple(args, "y*y*w*", &data, &offsets, &out))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = offsets.len / 8 - 1;
+    const int64_t *off = offsets.buf;
+    if (n < 0 || out.len < item_size * n) {
+        PyErr_Format(PyExc_ValueError, "%s: offsets need n + 1 entries and out room for n values", name);
+        goto done;
+    }
+    if (!offsets_fit(off, n, data.len))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *src = data.buf;
+    for (Py_ssize_t i = 0; i < n; i++)
+        fn(src + off[i], off[i + 1] - off[i], out.buf, i);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 /* ---- prices -------------------------------------------------------------------------------- */
 
 enum { PRICE_OK = 0, PRICE_GENERAL = 1, PRICE_BLANK = 2, PRICE_ZERO = 3 };
@@ -913,32 +945,11 @@ PyDoc_STRVAR(urls_doc,
     "http(s) URL with a dotted host, as RE2 matches ``^https?://[^\\s/?#]+\\.[^\\s/?#]+([/?#]\\S*)?$``\n"
     "(``out``: one byte per value, 1 or 0).");
 
-static PyObject *urls(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer data, offsets, out;
-    if (!PyArg_ParseTuple(args, "y*y*w*", &data, &offsets, &out))
-        return NULL;
-    PyObject *result = NULL;
-    Py_ssize_t n = offsets.len / 8 - 1;
-    const int64_t *off = offsets.buf;
-    if (n < 0 || out.len < n) {
-        PyErr_SetString(PyExc_ValueError, "urls: offsets need n + 1 entries and out n bytes");
-        goto done;
-    }
-    if (!offsets_fit(off, n, data.len))
-        goto done;
-    Py_BEGIN_ALLOW_THREADS
-    const uint8_t *src = data.buf;
-    uint8_t *ok = out.buf;
-    for (Py_ssize_t i = 0; i < n; i++)
-        ok[i] = (uint8_t)is_url(src + off[i], off[i + 1] - off[i]);
-    Py_END_ALLOW_THREADS
-    result = Py_NewRef(Py_None);
-done:
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&offsets);
-    PyBuffer_Release(&out);
-    return result;
+static void url_into(const uint8_t *v, Py_ssize_t len, uint8_t *out, Py_ssize_t i) {
+    out[i] = (uint8_t)is_url(v, len);
 }
+
+static PyObject *urls(PyObject *Py_UNUSED(self), PyObject *args) { return each_value(args, "urls", 1, url_into); }
 
 /* ---- hash64 ------------------------------------------------------------------------------- */
 
@@ -973,31 +984,13 @@ PyDoc_STRVAR(hash64_doc,
     "A 64-bit hash of each value (``data`` the bytes, ``offsets`` int64, n + 1, from 0) into ``out``\n"
     "(uint64, n): for telling values apart in memory, not a stable or cryptographic digest.");
 
+static void hash_into(const uint8_t *v, Py_ssize_t len, uint8_t *out, Py_ssize_t i) {
+    uint64_t h = hash_value(v, len);
+    memcpy(out + 8 * i, &h, 8);
+}
+
 static PyObject *hash64(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer data, offsets, out;
-    if (!PyArg_ParseTuple(args, "y*y*w*", &data, &offsets, &out))
-        return NULL;
-    PyObject *result = NULL;
-    Py_ssize_t n = offsets.len / 8 - 1;
-    const int64_t *off = offsets.buf;
-    if (n < 0 || out.len < 8 * n) {
-        PyErr_SetString(PyExc_ValueError, "hash64: offsets need n + 1 entries and out room for n hashes");
-        goto done;
-    }
-    if (!offsets_fit(off, n, data.len))
-        goto done;
-    Py_BEGIN_ALLOW_THREADS
-    const uint8_t *src = data.buf;
-    uint64_t *h = out.buf;
-    for (Py_ssize_t i = 0; i < n; i++)
-        h[i] = hash_value(src + off[i], off[i + 1] - off[i]);
-    Py_END_ALLOW_THREADS
-    result = Py_NewRef(Py_None);
-done:
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&offsets);
-    PyBuffer_Release(&out);
-    return result;
+    return each_value(args, "hash64", 8, hash_into);
 }
 
 static PyMethodDef methods[] = {
