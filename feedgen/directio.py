@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import mmap
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,8 +57,10 @@ class DirectWriter:
         """A writer for ``fd`` with ``O_DIRECT`` switched on, or None where that is not possible (no
         ``O_DIRECT`` on this system, a file system that refuses it, a position not aligned)."""
         flag = getattr(os, "O_DIRECT", 0)
-        if not flag:
+        if not flag:  # macOS, Windows (which has no fcntl either)
             return None
+        import fcntl
+
         try:
             if os.lseek(fd, 0, os.SEEK_CUR) % ALIGN:
                 return None
@@ -129,6 +130,8 @@ class DirectWriter:
 def _write_direct(fd: int, view: memoryview) -> None:
     """Write ``view`` whole; should the file system take ``O_DIRECT`` at open but refuse a write with
     it, the rest goes through the page cache."""
+    import fcntl  # here, not at the top: Windows has no fcntl (nor O_DIRECT, so nothing gets here)
+
     while view.nbytes:
         try:
             view = view[os.write(fd, view) :]
@@ -140,6 +143,8 @@ def _write_direct(fd: int, view: memoryview) -> None:
 
 def _buffered(fd: int) -> None:
     """Switch ``fd`` back to writes through the page cache."""
+    import fcntl
+
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
 
 
