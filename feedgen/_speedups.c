@@ -984,6 +984,22 @@ PyDoc_STRVAR(hash64_doc,
     "A 64-bit hash of each value (``data`` the bytes, ``offsets`` int64, n + 1, from 0) into ``out``\n"
     "(uint64, n): for telling values apart in memory, not a stable or cryptographic digest.");
 
+static void commas_into(const uint8_t *v, Py_ssize_t len, uint8_t *out, Py_ssize_t i) {
+    int64_t count = 0;
+    for (const uint8_t *c = v; (c = memchr(c, ',', (size_t)(len - (c - v)))) != NULL; c++)
+        count++;
+    memcpy(out + 8 * i, &count, 8);
+}
+
+PyDoc_STRVAR(commas_doc,
+    "commas(data, offsets, out) -> None\n\n"
+    "How many commas each value holds (``data`` the bytes, ``offsets`` int64, n + 1, from 0), into\n"
+    "``out`` (int64, n).");
+
+static PyObject *commas(PyObject *Py_UNUSED(self), PyObject *args) {
+    return each_value(args, "commas", 8, commas_into);
+}
+
 static void hash_into(const uint8_t *v, Py_ssize_t len, uint8_t *out, Py_ssize_t i) {
     uint64_t h = hash_value(v, len);
     memcpy(out + 8 * i, &h, 8);
@@ -1000,6 +1016,7 @@ static PyMethodDef methods[] = {
     {"hash64", hash64, METH_VARARGS, hash64_doc},
     {"prices", prices, METH_VARARGS, prices_doc},
     {"urls", urls, METH_VARARGS, urls_doc},
+    {"commas", commas, METH_VARARGS, commas_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -423,6 +423,16 @@ def urls(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return out.view(bool)
 
 
+def commas(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """How many commas each value holds (int64; ``_speedups.commas``); a null holds none."""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    out = np.empty(len(values), dtype=np.int64)
+    _speedups.commas(data_bytes(values), offsets_from_zero(values), out)
+    if values.null_count:  # a null's slot may still span bytes
+        out[~flags(pc.is_valid(values))] = 0
+    return out
+
+
 def flags(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A numpy bool array from an Arrow one, null as False."""
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)

@@ -324,9 +324,7 @@ def _lengths(values: pd.Series, where: np.ndarray, suffix: str) -> pa.Array:
 
 def commas(values: pd.Series) -> np.ndarray:
     """How many commas each value holds."""
-    return np.asarray(
-        pc.count_substring(text.to_arrow(values), ",").to_numpy(zero_copy_only=False), dtype=np.int64
-    )
+    return text.commas(text.to_arrow(values))
 
 
 def _flags(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -235,3 +235,12 @@ def test_urls_on_the_forms_the_pattern_names() -> None:
     assert list(text.urls(pa.chunked_array([pa.array(values[:2]), pa.array(values[2:5])]))) == [True] * 4 + [
         False
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(st.sampled_from(list(",a ,\u00e9\u3001,,")), max_size=12) | st.none(), max_size=20))
+def test_commas_count_what_arrow_counts(values: list[str | None]) -> None:
+    arr = pa.array(values, pa.large_string())
+    expected = [n or 0 for n in pc.count_substring(arr, ",").to_pylist()]
+    assert list(text.commas(arr)) == expected
+    assert list(text.commas(pa.chunked_array([arr.slice(0, 3), arr.slice(3)]))) == expected
