@@ -92,9 +92,12 @@ def to_arrow(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array | pa.Ch
     if isinstance(values, pd.Series):
         if values.dtype == object:
             return pa.array(values.to_numpy(dtype=object), type=pa.string())
-        values = pa.array(values)
+        array = values.array  # an Arrow-backed array hands over its data as it is (pa.array checks more)
+        values = array.__arrow_array__() if values.dtype == STR else pa.array(values)
     # one contiguous array: every step then runs once per column, not once per block the reader made
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if isinstance(values, pa.ChunkedArray):
+        return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
+    return values
 
 
 def to_series(values: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
