@@ -331,7 +331,6 @@ def _gtin_ok(gtins: pd.Series) -> pd.Series:
     ``stdnum.ean.is_valid`` itself once per distinct value.
     """
     values = text.to_arrow(gtins)
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     ok = text.flags(pc.equal(values, ""))
     digits = text.flags(pc.match_substring_regex(values, "^[0-9]+$"))
     sized = digits & text.flags(pc.is_in(pc.binary_length(values), pa.array(_GTIN_LENGTHS)))

@@ -114,7 +114,7 @@ def parse_column(prices: pd.Series, currencies: pd.Series, amounts: bool = True)
     parsed column-wise; anything else once per distinct (text, currency), as ``parse_price`` says.
     """
     index = prices.index
-    price_arr = _arrow(prices.astype("str"))
+    price_arr = text.to_arrow(prices.astype("str"))
     codes, names = pd.factorize(currencies.astype("str"), use_na_sentinel=False)
     known = [isinstance(c, str) and c != "" for c in names]
     exps = np.asarray([exponent(c) if k else -1 for c, k in zip(names, known, strict=True)], dtype=np.int64)
@@ -160,9 +160,9 @@ def parse_column(prices: pd.Series, currencies: pd.Series, amounts: bool = True)
         if amounts:
             amount_pieces.append((slow_rows, np.asarray(amount_u, dtype=object)[take]))
 
-    text = _scatter(pieces, n)
+    formatted = _scatter(pieces, n)
     out = {
-        "text": _strings(text, index),
+        "text": _strings(formatted, index),
         "value": pd.Series(value, index=index, dtype="float64"),
         "error": _strings(pa.array(errors, pa.string()).take(pa.array(error_code)), index),
     }
@@ -186,11 +186,6 @@ def _fast_parse(prices: pa.Array, exps: np.ndarray) -> tuple[np.ndarray, np.ndar
     if prices.null_count:  # a missing value is no spelling the pass knows
         status[~text.flags(pc.is_valid(prices))] = _GENERAL
     return minor, status
-
-
-def _arrow(values: pd.Series) -> pa.Array:
-    arr = pa.array(values)
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 def _strings(values: pa.Array, index: pd.Index) -> pd.Series:

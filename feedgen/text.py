@@ -420,7 +420,7 @@ def data_bytes(values: pa.Array) -> np.ndarray:
 def urls(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """True where a value is an absolute http(s) URL with a dotted host (``_speedups.urls``, exactly
     as RE2 matches ``URL``)."""
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    values = to_arrow(values)
     out = np.empty(len(values), dtype=np.uint8)
     _speedups.urls(data_bytes(values), offsets_from_zero(values), out)
     return out.view(bool)
@@ -428,7 +428,7 @@ def urls(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def commas(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """How many commas each value holds (int64; ``_speedups.commas``); a null holds none."""
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    values = to_arrow(values)
     out = np.empty(len(values), dtype=np.int64)
     _speedups.commas(data_bytes(values), offsets_from_zero(values), out)
     if values.null_count:  # a null's slot may still span bytes
@@ -443,7 +443,7 @@ def flags(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def blank(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """True where a value is "" (read from the offsets: no string compared); a null is not blank."""
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    values = to_arrow(values)
     empty = np.diff(value_offsets(values)) == 0
     return empty & _bools(pc.is_valid(values)) if values.null_count else empty
 
@@ -451,7 +451,7 @@ def blank(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 def hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A 64-bit hash of each value (uint64; ``_speedups.hash64``, without the GIL): to tell values
     apart in memory, not to store. A null hashes as ""."""
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    values = to_arrow(values)
     out = np.empty(len(values), dtype=np.uint64)
     _speedups.hash64(data_bytes(values), offsets_from_zero(values), out)
     return out

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from feedgen import _speedups
 from feedgen.platforms import PLATFORMS
-from feedgen.text import data_bytes, offsets_from_zero
+from feedgen.text import data_bytes, offsets_from_zero, to_arrow
 
 #: every column travels as large_string so that a big chunk never overflows 32-bit offsets
 STR = pa.large_string()
@@ -163,7 +163,7 @@ def rows(table: pa.Table, layout: Layout, row_open: bytes, row_close: bytes) -> 
     them) and each one's length."""
     fields = []
     for col, (before, after, kind, repeated) in zip(table.columns, layout, strict=True):
-        values = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+        values = to_arrow(col)
         fields.append((data_bytes(values), offsets_from_zero(values), before, after, kind, repeated))
     lengths = np.empty(table.num_rows, dtype=np.int64)
     return _speedups.rows(fields, row_open, row_close, lengths, pa.allocate_buffer), lengths
