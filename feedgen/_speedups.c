@@ -113,6 +113,34 @@ static inline Py_ssize_t next_space_work(const uint8_t *buf, Py_ssize_t r, Py_ss
     return end;
 }
 
+/* The first byte at or after r, up to len (the column's end, not the row's), where clean() may have
+ * work: a byte below 0x20, DEL, a byte of a non-ASCII character, "&", "<", or a space followed by
+ * whitespace, a non-ASCII byte or the column's end. A row with none of these inside it, and no space
+ * at either end, is left exactly as it is by every loop below. */
+static inline Py_ssize_t next_work(const uint8_t *data, Py_ssize_t r, Py_ssize_t len) {
+#if defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128();
+    for (; r + 17 <= len; r += 16) {
+        __m128i x = load16(data + r), y = load16(data + r + 1);
+        __m128i hit = _mm_or_si128(at_most(x, 0x1F), _mm_cmplt_epi8(x, zero)); /* x < 0x20 or >= 0x80 */
+        hit = _mm_or_si128(hit, _mm_or_si128(byte_is(x, 0x7F), _mm_or_si128(byte_is(x, AMP), byte_is(x, LT))));
+        __m128i after = _mm_or_si128(at_most(y, SP), _mm_cmplt_epi8(y, zero));
+        hit = _mm_or_si128(hit, _mm_and_si128(byte_is(x, SP), after));
+        int mask = _mm_movemask_epi8(hit);
+        if (mask)
+            return r + __builtin_ctz((unsigned)mask);
+    }
+#endif
+    for (; r < len; r++) {
+        uint8_t b = data[r];
+        if (b < SP || b >= 0x7F || b == AMP || b == LT)
+            return r;
+        if (b == SP && (r + 1 >= len || data[r + 1] <= SP || data[r + 1] >= 0x80))
+            return r;
+    }
+    return len;
+}
+
 /* The index of the common entity spelled at data[r:end], or -1. */
 static Py_ssize_t entity_at(const uint8_t *data, Py_ssize_t r, Py_ssize_t end, const Tables *t) {
     for (Py_ssize_t k = 0; k < t->count; k++) {
@@ -445,8 +473,27 @@ static PyObject *clean(PyObject *Py_UNUSED(self), PyObject *args) {
     uint8_t *dst = out.buf, *gen = general.buf, *unnorm = unnormalized.buf;
     int64_t *dst_off = out_offsets.buf;
     dst_off[0] = 0;
+    /* rows with no work (most of a single-line column) are copied as they are, a run of them at once */
+    Py_ssize_t work = -1, run_from = 0, run_len = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         gen[i] = unnorm[i] = 0;
+        Py_ssize_t start = off[i], stop = off[i + 1];
+        if (ok[i]) {
+            if (work < start)
+                work = next_work(src, start, data.len);
+            if (work >= stop && (start == stop || (src[start] > SP && src[stop - 1] > SP))) {
+                if (run_from + run_len != start) {
+                    memcpy(dst + pos - run_len, src + run_from, (size_t)run_len);
+                    run_from = start, run_len = 0;
+                }
+                run_len += stop - start;
+                pos += stop - start;
+                dst_off[i + 1] = pos;
+                continue;
+            }
+        }
+        memcpy(dst + pos - run_len, src + run_from, (size_t)run_len); /* before this row's own copy */
+        run_from = stop, run_len = 0;
         if (ok[i]) {
             int lt, flag;
             Py_ssize_t end = controls_and_entities(src, off[i], off[i + 1], dst, pos, &t, &lt);
@@ -461,6 +508,7 @@ static PyObject *clean(PyObject *Py_UNUSED(self), PyObject *args) {
         }
         dst_off[i + 1] = pos;
     }
+    memcpy(dst + pos - run_len, src + run_from, (size_t)run_len);
     Py_END_ALLOW_THREADS
     result = PyLong_FromSsize_t(pos);
 done:

@@ -49,6 +49,37 @@ def test_compiled_pass_equals_general_path(
     assert fast == general
 
 
+#: mostly plain words, so that most rows are copied as they are (a run of rows with no work at once)
+_PLAIN = ["a", "Zz", "word", "0123456789abcdef", "x-y", " ", " ", "  ", "\t", "\n", "\x1f", "\x7f", "\x85"]
+_PLAIN += ["&", "<b>", "\u00e9", "\u3000"]
+plain_rows = st.lists(st.one_of(st.lists(st.sampled_from(_PLAIN), max_size=6).map("".join), st.none()), max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(plain_rows, st.integers(0, 3), st.booleans(), st.booleans())
+def test_rows_with_no_work_are_copied_as_they_are(
+    values: list[str | None], start: int, html_allowed: bool, keep_lines: bool
+) -> None:
+    """Short rows side by side: the scan for work runs over the column, across row ends, so a space
+    at a row's end, a space before the next row's first byte or a row left alone between two that
+    change must come out as the general path leaves them."""
+    arr = pa.array(values, type=pa.large_string()).slice(min(start, len(values)))
+    fast, general = _both(arr, html_allowed, keep_lines)
+    assert fast == general
+
+
+@pytest.mark.parametrize("before", ["", "plain words before it, more than 16 bytes,"])
+def test_every_ascii_byte_inside_a_row_that_is_otherwise_plain(before: str) -> None:
+    """Each ASCII character between two letters, in the last row of a short column (scanned byte by
+    byte) and of a longer one (scanned sixteen bytes at a time until its last 16)."""
+    values = [before + f"a{chr(code)}b" for code in range(0x80)] + ["a\u00a0b", "a\u0301b"]
+    for value in values:
+        fast, general = _both(pa.array([value]), False, False)
+        assert fast == general, repr(value)
+    fast, general = _both(pa.array(values), True, True)
+    assert fast == general
+
+
 @pytest.mark.parametrize(("html_allowed", "keep_lines"), [(True, True), (False, False)])
 @pytest.mark.parametrize("around", ["{}", "e{}", "\u304b{}\u3099", "\u1100{}", "{}\u0301", "<b>{}</b>\n"])
 def test_every_bmp_character_alone_and_beside_others(
