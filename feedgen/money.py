@@ -114,8 +114,11 @@ def parse_column(prices: pd.Series, currencies: pd.Series, amounts: bool = True)
     parsed column-wise; anything else once per distinct (text, currency), as ``parse_price`` says.
     """
     index = prices.index
-    price_arr = text.to_arrow(prices.astype("str"))
-    codes, names = pd.factorize(currencies.astype("str"), use_na_sentinel=False)
+    price_arr = text.to_arrow(text.as_str(prices))
+    # each distinct currency once (a missing one is an entry of its own, None)
+    encoded = pc.dictionary_encode(text.to_arrow(text.as_str(currencies)), null_encoding="encode")
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    names = encoded.dictionary.to_pylist()
     known = [isinstance(c, str) and c != "" for c in names]
     exps = np.asarray([exponent(c) if k else -1 for c, k in zip(names, known, strict=True)], dtype=np.int64)
     uppers = pa.array([c.upper() if k else "" for c, k in zip(names, known, strict=True)], pa.string())
@@ -146,13 +149,12 @@ def parse_column(prices: pd.Series, currencies: pd.Series, amounts: bool = True)
             amount_pieces.append((rows, _decimals(number)))
 
     slow_rows = np.flatnonzero(slow)
-    if len(slow_rows):
-        keys = pd.MultiIndex.from_arrays(
-            [prices.iloc[slow_rows].astype("str"), currencies.iloc[slow_rows].astype("str")]
-        )
-        uniques = keys.unique()
-        take = uniques.get_indexer(keys)
-        results = [_parse_with_currency(p, c) for p, c in uniques]
+    if len(slow_rows):  # a few rows in most catalogs: plain Python, once per distinct (text, currency)
+        slow_prices = price_arr.take(pa.array(slow_rows)).to_pylist()
+        first: dict[tuple[str, str], int] = {}  # each distinct pair and its place, in order of first sight
+        keys = zip(slow_prices, [names[k] for k in codes[slow_rows]], strict=True)
+        take = np.asarray([first.setdefault(key, len(first)) for key in keys], dtype=np.int64)
+        results = [_parse_with_currency(p, c) for p, c in first]
         amount_u, text_u, value_u, error_u = (list(col) for col in zip(*results, strict=True))
         pieces.append((slow_rows, pa.array(text_u, pa.string()).take(pa.array(take))))
         value[slow_rows] = np.asarray(value_u, dtype=np.float64)[take]
@@ -162,9 +164,9 @@ def parse_column(prices: pd.Series, currencies: pd.Series, amounts: bool = True)
 
     formatted = _scatter(pieces, n)
     out = {
-        "text": _strings(formatted, index),
+        "text": text.to_series(formatted, index),
         "value": pd.Series(value, index=index, dtype="float64"),
-        "error": _strings(pa.array(errors, pa.string()).take(pa.array(error_code)), index),
+        "error": text.to_series(pa.array(errors, pa.string()).take(pa.array(error_code)), index),
     }
     if amounts:
         amount = np.full(n, None, dtype=object)
@@ -186,11 +188,6 @@ def _fast_parse(prices: pa.Array, exps: np.ndarray) -> tuple[np.ndarray, np.ndar
     if prices.null_count:  # a missing value is no spelling the pass knows
         status[~text.flags(pc.is_valid(prices))] = _GENERAL
     return minor, status
-
-
-def _strings(values: pa.Array, index: pd.Index) -> pd.Series:
-    """A "str" Series on ``index`` (by position, not aligned) from an arrow string array."""
-    return pd.Series(values.to_pandas(), dtype="str").set_axis(index)
 
 
 def _code(names: list[str], name: str) -> int:
