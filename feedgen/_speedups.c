@@ -51,7 +51,7 @@ static uint8_t space_byte[256]; /* \s and VT */
 static void init_bytes(void) {
     for (int b = 0; b < 0x20; b++)
         special[b] = (b != TAB && b != LF && b != CR);
-    special[0x7F] = special[0xC2] = special[0xEF] = special[AMP] = special[LT] = 1;
+    special[0x7F] = special[0xC2] = special[0xEF] = special[AMP] = 1;
     re2_space[SP] = re2_space[TAB] = re2_space[LF] = re2_space[FF] = re2_space[CR] = 1;
     memcpy(space_byte, re2_space, sizeof space_byte);
     space_byte[0x0B] = 1;
@@ -77,7 +77,7 @@ static inline Py_ssize_t next_special_byte(const uint8_t *data, Py_ssize_t r, Py
         __m128i kept = _mm_or_si128(_mm_or_si128(byte_is(x, TAB), byte_is(x, LF)), byte_is(x, CR));
         __m128i hit = _mm_andnot_si128(kept, at_most(x, 0x1F));
         hit = _mm_or_si128(hit, _mm_or_si128(byte_is(x, 0x7F), byte_is(x, 0xC2)));
-        hit = _mm_or_si128(hit, _mm_or_si128(byte_is(x, 0xEF), _mm_or_si128(byte_is(x, AMP), byte_is(x, LT))));
+        hit = _mm_or_si128(hit, _mm_or_si128(byte_is(x, 0xEF), byte_is(x, AMP)));
         int mask = _mm_movemask_epi8(hit);
         if (mask)
             return r + __builtin_ctz((unsigned)mask);
@@ -155,11 +155,10 @@ static Py_ssize_t entity_at(const uint8_t *data, Py_ssize_t r, Py_ssize_t end, c
 
 /* Copy data[start:end] to out[pos:] without C0 controls (but tab, LF, CR), DEL, C1 controls and
  * U+FFFE/U+FFFF, decoding the common entities. Returns the end of the copy, or -1 when the row
- * holds another reference; *lt tells whether the copy holds a "<". */
+ * holds another reference. */
 static Py_ssize_t controls_and_entities(const uint8_t *data, Py_ssize_t start, Py_ssize_t end,
-                                        uint8_t *out, Py_ssize_t pos, const Tables *t, int *lt) {
+                                        uint8_t *out, Py_ssize_t pos, const Tables *t) {
     Py_ssize_t r = start, w = pos;
-    *lt = 0;
     while (r < end) {
         Py_ssize_t next = next_special_byte(data, r, end);
         memcpy(out + w, data + r, (size_t)(next - r)); /* the bytes copied as they are */
@@ -181,14 +180,8 @@ static Py_ssize_t controls_and_entities(const uint8_t *data, Py_ssize_t start, P
             if (k < 0)
                 return -1;
             memcpy(out + w, t->chars + 4 * k, (size_t)t->char_len[k]);
-            if (t->chars[4 * k] == LT)
-                *lt = 1;
             w += t->char_len[k];
             r += t->name_len[k];
-        } else if (b == LT) {
-            *lt = 1;
-            out[w++] = b;
-            r++;
         } else if (b == 0xC2) {
             if (r + 1 < end && data[r + 1] < 0xA0) /* U+0080..U+009F */
                 r += 2;
@@ -280,13 +273,16 @@ static Py_ssize_t any_tag_at(const uint8_t *buf, Py_ssize_t r, Py_ssize_t end) {
 
 /* One regex's pass over a row, in place: each block tag becomes "\n" (block) or each tag goes.
  * The block pass meets every "<" of the row (no tag it removes holds one) and returns -1 at a
- * "<!--": comments take the general path. */
-static Py_ssize_t tag_pass(uint8_t *buf, Py_ssize_t start, Py_ssize_t end, int block) {
+ * "<!--": comments take the general path. *kept is where the first "<" left in place ends up, or -1
+ * (the other pass has nothing to do before it). */
+static Py_ssize_t tag_pass(uint8_t *buf, Py_ssize_t start, Py_ssize_t end, int block, Py_ssize_t *kept) {
     Py_ssize_t r = start, w = start;
+    *kept = -1;
     while (r < end) {
         const uint8_t *lt = memchr(buf + r, LT, (size_t)(end - r));
         Py_ssize_t next = lt ? lt - buf : end;
-        memmove(buf + w, buf + r, (size_t)(next - r));
+        if (w != r)
+            memmove(buf + w, buf + r, (size_t)(next - r));
         w += next - r;
         r = next;
         if (r >= end)
@@ -295,6 +291,8 @@ static Py_ssize_t tag_pass(uint8_t *buf, Py_ssize_t start, Py_ssize_t end, int b
             return -1;
         Py_ssize_t stop = block ? block_tag_at(buf, r, end) : any_tag_at(buf, r, end);
         if (stop < 0) {
+            if (*kept < 0)
+                *kept = w;
             buf[w++] = buf[r++]; /* a "<" that starts no tag */
         } else {
             if (block)
@@ -308,8 +306,10 @@ static Py_ssize_t tag_pass(uint8_t *buf, Py_ssize_t start, Py_ssize_t end, int b
 /* Block tags to "\n", then (a second pass, as the two regexes run one after the other) every other
  * tag out. Returns the row's new end, or -1 when it holds "<!--" (comments take the general path). */
 static Py_ssize_t strip_tags(uint8_t *buf, Py_ssize_t start, Py_ssize_t end) {
-    Py_ssize_t blocks = tag_pass(buf, start, end, 1);
-    return blocks < 0 ? -1 : tag_pass(buf, start, blocks, 0);
+    Py_ssize_t kept, unused;
+    Py_ssize_t blocks = tag_pass(buf, start, end, 1, &kept);
+    /* no tag can start before the first "<" the block pass kept: the other pass starts there */
+    return blocks < 0 || kept < 0 ? blocks : tag_pass(buf, kept, blocks, 0, &unused);
 }
 
 /* The byte length of the whitespace character at r (tab, LF, FF, CR, VT, a Unicode space
@@ -495,9 +495,9 @@ static PyObject *clean(PyObject *Py_UNUSED(self), PyObject *args) {
         memcpy(dst + pos - run_len, src + run_from, (size_t)run_len); /* before this row's own copy */
         run_from = stop, run_len = 0;
         if (ok[i]) {
-            int lt, flag;
-            Py_ssize_t end = controls_and_entities(src, off[i], off[i + 1], dst, pos, &t, &lt);
-            if (end >= 0 && html && lt)
+            int flag;
+            Py_ssize_t end = controls_and_entities(src, off[i], off[i + 1], dst, pos, &t);
+            if (end >= 0 && html)
                 end = strip_tags(dst, pos, end);
             if (end < 0) {
                 gen[i] = 1;
