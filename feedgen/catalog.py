@@ -56,6 +56,11 @@ _SEPARATORS = re.compile(r"[\s\-_]+")
 #: a whole number written with a zero fraction (any decimal digits, as Python's \d reads them)
 _WHOLE_NUMBER = re.compile(r"(\d+)\.0+")
 _GTIN_LENGTHS = (8, 12, 13, 14)
+#: what a GTIN loses before its check: whitespace (as Python's ``\s``) and dashes
+_GTIN_JUNK = f"[{_SPACE}-]"
+#: the bytes such a character starts with: ASCII whitespace, "-", and any non-ASCII byte (U+0085 and
+#: the Unicode spaces are not ASCII)
+_GTIN_JUNK_BYTE = np.isin(np.arange(256), [*b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f -", *range(0x80, 0x100)])
 #: GS1 mod 10 weights of the 13 digits before the check digit, a GTIN left-padded to 14 digits
 _GTIN_WEIGHTS = np.tile(np.array([3, 1], dtype=np.int64), 7)[:13]
 _AVAILABILITY = {
@@ -168,7 +173,7 @@ def clean(chunk: pd.DataFrame, ctx: CleanContext) -> tuple[pd.DataFrame, pd.Data
     out["sale_price"], out["sale_price_effective_date"] = sale
     found.append(sale_issues)
 
-    out["gtin"] = _apply(out["gtin"], lambda a: pc.replace_substring_regex(a, f"[{_SPACE}-]", ""))
+    out["gtin"] = _apply(out["gtin"], _strip_gtin)
     extra, extra_issues = _extra_images(out["additional_image_link"], rows)
     out["additional_image_link"] = extra
     found.append(extra_issues)
@@ -322,6 +327,13 @@ def _instant(value: str, end: bool) -> datetime:
     if len(value) <= 10 and end:
         moment = moment + timedelta(hours=23, minutes=59)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _strip_gtin(values: pa.Array) -> pa.Array:
+    """Whitespace and dashes out of GTINs, on the rows that hold either (most hold digits only)."""
+    return text.on_rows_with(
+        values, _GTIN_JUNK_BYTE, lambda some: pc.replace_substring_regex(some, _GTIN_JUNK, "")
+    )
 
 
 def _gtin_ok(gtins: pd.Series) -> pd.Series:

@@ -481,6 +481,12 @@ def _controls_at(data: np.ndarray) -> np.ndarray:
     return np.concatenate(found)
 
 
+def on_rows_with(values: pa.Array, marked: np.ndarray, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``fn`` applied only to the rows holding a byte that ``marked`` (256 booleans, by byte) marks;
+    for a step that leaves every other row as it is, such as removing those bytes' characters."""
+    return _on_rows(values, _rows_of(values, np.flatnonzero(marked[data_bytes(values)])), fn)
+
+
 def _on_rows(values: pa.Array, rows: np.ndarray, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
     """``fn`` applied to the given rows only (sorted, distinct); the other rows stay as they are."""
     if not len(rows):

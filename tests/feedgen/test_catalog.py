@@ -236,6 +236,28 @@ def test_gtin_any_text_agrees_with_the_per_value_check(values: list[str]) -> Non
     assert _gtin_column(values) == [_gtin_reference(v) for v in values]
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_JUNK | st.text("0123456789", max_size=16) | st.none(), max_size=40), st.integers(0, 3))
+def test_gtin_junk_goes_only_where_a_marked_byte_is(values: list[str | None], start: int) -> None:
+    """Whitespace and dashes are removed on the rows a byte scan picks, as the regex removes them on all."""
+    arr = pa.array(values, pa.large_string()).slice(min(start, len(values)))
+    assert (
+        catalog._strip_gtin(arr).to_pylist()
+        == pc.replace_substring_regex(arr, catalog._GTIN_JUNK, "").to_pylist()
+    )
+
+
+def test_every_gtin_junk_character_starts_with_a_marked_byte() -> None:
+    junk = [
+        chr(c)
+        for c in range(sys.maxunicode + 1)
+        if not 0xD800 <= c < 0xE000 and re.fullmatch(r"[\s-]", chr(c))
+    ]
+    assert len(junk) > 25
+    assert all(catalog._GTIN_JUNK_BYTE[c.encode()[0]] for c in junk)
+    assert pc.replace_substring_regex(pa.array(junk), catalog._GTIN_JUNK, "").to_pylist() == [""] * len(junk)
+
+
 def test_gtin_check_keeps_index_and_handles_sliced_arrays() -> None:
     values = pd.Series(["4901234567894", "12345670", "", "4901234567890", "036000291452"] * 3, dtype="str")
     part = values.iloc[4:11].set_axis(range(20, 27))
