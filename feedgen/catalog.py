@@ -160,12 +160,12 @@ def clean(chunk: pd.DataFrame, ctx: CleanContext) -> tuple[pd.DataFrame, pd.Data
             out[name], lambda a: pc.utf8_trim_whitespace(text.unescape(text.strip_controls(a)))
         )
 
-    availability = _by_value(out["availability"], _availability)
-    out["condition"] = _by_value(out["condition"], str.lower)
-    out["gender"] = _by_value(out["gender"], lambda v: _GENDER.get(v.lower(), v.lower()))
-    out["age_group"] = _by_value(out["age_group"], lambda v: _AGE.get(v.lower(), v.lower()))
+    availability = text.by_value(out["availability"], _availability)
+    out["condition"] = text.by_value(out["condition"], str.lower)
+    out["gender"] = text.by_value(out["gender"], lambda v: _GENDER.get(v.lower(), v.lower()))
+    out["age_group"] = text.by_value(out["age_group"], lambda v: _AGE.get(v.lower(), v.lower()))
 
-    out["currency"] = _by_value(out["currency"], lambda code: code.upper() or ctx.currency)
+    out["currency"] = text.by_value(out["currency"], lambda code: code.upper() or ctx.currency)
     price = money.parse_column(out["price"], out["currency"], amounts=False)
     out["price"] = price["text"]
 
@@ -225,14 +225,6 @@ def _clean_lines(columns: dict[str, pd.Series]) -> dict[str, pd.Series]:
         out[name] = text.to_series(cleaned.slice(start, len(part)), values.index)
         start += len(part)
     return out
-
-
-def _by_value(values: pd.Series, fn: Callable[[str], str]) -> pd.Series:
-    """``fn`` of each value, called once per distinct value (columns such as availability hold a
-    handful; a column of distinct junk costs one call per row, still linear)."""
-    encoded = pc.dictionary_encode(text.to_arrow(values))
-    done = pa.array([fn(value) for value in encoded.dictionary.to_pylist()], pa.large_string())
-    return text.to_series(done.take(encoded.indices), values.index)
 
 
 def _availability(value: str) -> str:
@@ -400,7 +392,7 @@ def _extra_images(links: pd.Series, rows: pd.DataFrame) -> tuple[pd.Series, pd.D
 
 def _integer_text(values: pd.Series) -> pd.Series:
     """``2.0`` → ``2`` so numeric labels compare as the same string (once per distinct value)."""
-    return _by_value(values, _whole_number)
+    return text.by_value(values, _whole_number)
 
 
 def _whole_number(value: str) -> str:

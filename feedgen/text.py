@@ -105,6 +105,14 @@ def to_series(values: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
     return pd.Series(values, dtype=STR, index=index, copy=False)
 
 
+def by_value(values: pd.Series, fn: Callable[[str], str]) -> pd.Series:
+    """``fn`` of each value (a missing one taken as ""), called once per distinct value: columns such
+    as availability hold a handful; a column of distinct junk costs one call per row, still linear."""
+    encoded = pc.dictionary_encode(to_arrow(values), null_encoding="encode")
+    done = pa.array([fn(value or "") for value in encoded.dictionary.to_pylist()], pa.large_string())
+    return to_series(done.take(encoded.indices), values.index)
+
+
 def as_str(values: pd.Series) -> pd.Series:
     """The Series with pandas' ``str`` dtype; itself when it has it already (no conversion to pay for)."""
     return values if values.dtype == STR else values.astype(STR)

@@ -69,7 +69,7 @@ class Facts:
         key = ("outside", column, *sorted(allowed))
         return cast(
             np.ndarray,
-            self._memo(key, lambda: ~self.blank(column) & ~_bools(self.clean[column].isin(allowed))),
+            self._memo(key, lambda: ~self.blank(column) & ~_among(self.clean[column], allowed)),
         )
 
     def equals(self, column: str) -> dict[str, np.ndarray]:
@@ -232,17 +232,17 @@ def columns(
     derived: dict[str, Callable[[], pd.Series]] = {
         "sku_id": lambda: clean["id"],
         "description": lambda: _truncate(clean["description"], platform.max_length.get("description")),
-        "availability": lambda: _map_values(clean["_availability"], platform.availability),
+        "availability": lambda: text.by_value(
+            clean["_availability"], lambda v: platform.availability.get(v, "")
+        ),
         "product_type": lambda: clean["category"],
         "gtin": lambda: clean["gtin"].where(clean["_gtin_ok"], ""),
-        "gender": lambda: clean["gender"].where(clean["gender"].isin(platform.genders), ""),
-        "age_group": lambda: clean["age_group"].where(clean["age_group"].isin(platform.age_groups), ""),
+        "gender": lambda: _only(clean["gender"], platform.genders),
+        "age_group": lambda: _only(clean["age_group"], platform.age_groups),
         "additional_image_link": lambda: _first_urls(
             clean["additional_image_link"], platform.max_additional_images
         ),
-        "identifier_exists": lambda: blank.where(
-            (clean["gtin"] != "") | ((clean["brand"] != "") & (clean["mpn"] != "")), "no"
-        ),
+        "identifier_exists": lambda: _identifier_exists(clean),
     }
     for label in LABELS:
         derived[label] = _label_column(clean, labels.get(label), blank)
@@ -263,11 +263,21 @@ def _label_column(clean: pd.DataFrame, column: str | None, blank: pd.Series) -> 
     return lambda: clean[column] if column else blank
 
 
-def _map_values(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
-    """``mapping`` applied once per distinct value; "" for a value it lacks."""
-    codes, uniques = pd.factorize(values)
-    mapped = pd.array([mapping.get(str(value), "") for value in uniques] + [""], dtype="str")
-    return pd.Series(mapped.take(codes), index=values.index)
+def _among(values: pd.Series, allowed: frozenset[str]) -> np.ndarray:
+    """True where a value is one of ``allowed`` (Arrow's hash lookup; a missing value is not)."""
+    return text.flags(pc.is_in(text.to_arrow(values), value_set=pa.array(sorted(allowed), _TEXT)))
+
+
+def _only(values: pd.Series, allowed: frozenset[str]) -> pd.Series:
+    """The values that are one of ``allowed``; "" for the others."""
+    return text.by_value(values, lambda v: v if v in allowed else "")
+
+
+def _identifier_exists(clean: pd.DataFrame) -> pd.Series:
+    """ "no" for a product with neither a gtin nor a brand and mpn, "" for the others."""
+    blank = {name: text.blank(text.to_arrow(clean[name])) for name in ("gtin", "brand", "mpn")}
+    has = ~blank["gtin"] | (~blank["brand"] & ~blank["mpn"])
+    return text.to_series(pa.array(["no", ""], _TEXT).take(pa.array(has.astype(np.int8))), clean.index)
 
 
 def _google_apparel(facts: Facts, country: str, err: _Report) -> None:
