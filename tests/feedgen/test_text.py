@@ -226,6 +226,25 @@ def test_to_series_places_values_by_position_on_any_index() -> None:
 
 
 @pytest.mark.parametrize(
+    "values",
+    [
+        pa.array(["a", None, "c"], pa.string()),
+        pa.array(["a", None, "c"], pa.large_string()),
+        pa.array(["x", "a", "b", "c"], pa.large_string()).slice(1),
+        pa.chunked_array([pa.array(["a", None]), pa.array(["c"])]),
+        pa.array([], pa.large_string()),
+    ],
+)
+def test_to_series_is_what_pandas_makes_of_the_array(values: pa.Array | pa.ChunkedArray) -> None:
+    """The str dtype (missing values as NaN), the values, and an index of the array's length."""
+    index = pd.RangeIndex(10, 10 + len(values))
+    series = text.to_series(values, index)
+    expected = pd.Series(values, dtype="str", index=index)
+    assert series.dtype == expected.dtype == text.STR
+    assert series.equals(expected) and series.isna().tolist() == expected.isna().tolist()
+
+
+@pytest.mark.parametrize(
     ("raw", "expected"),
     [
         ("x &lt;\u0338 y", "x \u226e y"),  # a decoded "<" composes with the mark after it
