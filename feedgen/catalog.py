@@ -238,7 +238,7 @@ def _sale(
     """Sale price and window after the rules; invalid, not lower or ended sales go, with a warning."""
     has = text.flags(pc.not_equal(pc.utf8_trim_whitespace(text.to_arrow(out["sale_price"])), ""))
     if not has.any():
-        blank = pd.Series("", index=rows.index, dtype="str")
+        blank = text.blanks(rows.index)
         return (blank, blank.copy()), issues.empty()
     at = np.flatnonzero(has)  # only the rows with a sale (a few in most catalogs) are parsed
     parsed = money.parse_column(out["sale_price"].iloc[at], out["currency"].iloc[at], amounts=False)
@@ -290,7 +290,7 @@ def _on(rows: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
 
 def _text_on(rows: np.ndarray, values: pa.Array, index: pd.Index) -> pd.Series:
     """A text column on ``index`` with ``values`` at the positions ``rows`` (sorted), "" elsewhere."""
-    blank = pa.nulls(len(index), pa.large_string()).fill_null("")
+    blank = pa.repeat(pa.scalar("", pa.large_string()), len(index))
     return text.to_series(text.replace_rows(blank, rows, values), index)
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator, Mapping
+from typing import TypeAlias
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -17,7 +19,7 @@ import pyarrow.parquet as pq
 
 from feedgen.config import SourceConfig
 from feedgen.errors import SourceError
-from feedgen.text import as_str
+from feedgen.text import as_str, blanks, to_series
 
 ROW = "_row"
 _CSV_BLOCK = 1 << 20
@@ -33,9 +35,7 @@ def read_chunks(
     mapping = dict(mapping or {})
     start = 1
     for raw in _raw_chunks(source):
-        chunk = _to_logical(raw, logical, mapping, source)
-        chunk.insert(0, ROW, pd.RangeIndex(start, start + len(chunk)))
-        chunk.index = pd.RangeIndex(len(chunk))
+        chunk = _to_logical(raw, logical, mapping, source, start)
         start += len(chunk)
         yield chunk
 
@@ -81,7 +81,11 @@ def _kind(source: SourceConfig) -> str:
     )
 
 
-def _raw_chunks(source: SourceConfig) -> Iterator[pd.DataFrame]:
+#: a chunk as a reader yields it: Arrow columns (CSV, Parquet) or a frame of strings (SQL)
+_Raw: TypeAlias = pa.Table | pd.DataFrame
+
+
+def _raw_chunks(source: SourceConfig) -> Iterator[_Raw]:
     kind = _kind(source)
     if kind == "csv":
         yield from _csv_chunks(source)
@@ -125,7 +129,7 @@ def _has_data(source: SourceConfig) -> bool:
         return next(reader, None) is not None
 
 
-def _csv_chunks(source: SourceConfig) -> Iterator[pd.DataFrame]:
+def _csv_chunks(source: SourceConfig) -> Iterator[pa.Table]:
     assert source.path is not None
     header = _csv_header(source)
     dupes = sorted({h for h in header if header.count(h) > 1})
@@ -157,11 +161,11 @@ def _csv_chunks(source: SourceConfig) -> Iterator[pd.DataFrame]:
             # a block holds many more rows than chunk_size; cut it so each chunk has at most chunk_size
             while size >= source.chunk_size:
                 table = pa.Table.from_batches(pending)
-                yield _batches_to_frame(table.slice(0, source.chunk_size).to_batches())
+                yield table.slice(0, source.chunk_size)
                 rest = table.slice(source.chunk_size)
                 pending, size = rest.to_batches(), rest.num_rows
         if size:
-            yield _batches_to_frame(pending)
+            yield pa.Table.from_batches(pending)
     except pa.ArrowInvalid as exc:
         raise SourceError(f"{source.path}: cannot parse CSV ({_first_line(exc)})") from None
 
@@ -176,10 +180,10 @@ def _open_parquet(source: SourceConfig) -> pq.ParquetFile:
         raise SourceError(f"{source.path}: not a Parquet file ({_first_line(exc)})") from None
 
 
-def _parquet_chunks(source: SourceConfig) -> Iterator[pd.DataFrame]:
+def _parquet_chunks(source: SourceConfig) -> Iterator[pa.Table]:
     parquet = _open_parquet(source)
     for batch in parquet.iter_batches(batch_size=source.chunk_size):
-        yield _batches_to_frame([batch])
+        yield pa.Table.from_batches([batch])
 
 
 def _sql_chunks(source: SourceConfig) -> Iterator[pd.DataFrame]:
@@ -216,14 +220,11 @@ def _sql_chunks(source: SourceConfig) -> Iterator[pd.DataFrame]:
         engine.dispose()
 
 
-def _batches_to_frame(batches: list[pa.RecordBatch]) -> pd.DataFrame:
-    table = pa.Table.from_batches(batches)
-    columns = {}
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
-            column = column.cast(pa.string())
-        columns[name] = column.fill_null("") if column.null_count else column
-    return pa.table(columns).to_pandas()
+def _text_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column as strings, "" for a missing value."""
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        column = column.cast(pa.string())
+    return column.fill_null("") if column.null_count else column
 
 
 def _objects_to_strings(frame: pd.DataFrame) -> pd.DataFrame:
@@ -242,21 +243,28 @@ def _cell_text(value: object) -> str:
 
 
 def _to_logical(
-    raw: pd.DataFrame, logical: list[str], mapping: dict[str, str], source: SourceConfig
+    raw: _Raw, logical: list[str], mapping: dict[str, str], source: SourceConfig, start: int
 ) -> pd.DataFrame:
-    missing = sorted({col for col in mapping.values() if col not in raw.columns})
+    """The chunk under its logical names, ``ROW`` first (records numbered from ``start``), made as one
+    frame: Arrow columns go in as they are, each wrapped once."""
+    names = [str(name) for name in (raw.column_names if isinstance(raw, pa.Table) else raw.columns)]
+    missing = sorted({col for col in mapping.values() if col not in names})
     if missing:
-        have = ", ".join(map(str, raw.columns))
         raise SourceError(
-            f"{source.describe()}: mapped column(s) {missing} not in the source (it has: {have})"
+            f"{source.describe()}: mapped column(s) {missing} not in the source (it has: {', '.join(names)})"
         )
-    data = {}
+    n = len(raw)
+    index = pd.RangeIndex(n)
+    data: dict[str, pd.Series | np.ndarray] = {ROW: np.arange(start, start + n, dtype=np.int64)}
     for name in logical:
         column = mapping.get(name, name)
-        data[name] = (
-            as_str(raw[column]) if column in raw.columns else pd.Series("", index=raw.index, dtype="str")
-        )
-    return pd.DataFrame(data, index=raw.index)
+        if column not in names:
+            data[name] = blanks(index)
+        elif isinstance(raw, pa.Table):
+            data[name] = to_series(_text_column(raw.column(names.index(column))), index)
+        else:
+            data[name] = as_str(raw[column]).set_axis(index)
+    return pd.DataFrame(data, index=index, copy=False)
 
 
 def _first_line(exc: BaseException) -> str:

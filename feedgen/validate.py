@@ -228,7 +228,7 @@ def columns(
         "age_group": tuple(sorted(platform.age_groups)),
         "additional_image_link": (platform.max_additional_images,),
     }
-    blank = pd.Series("", index=clean.index, dtype="str")
+    blank = text.blanks(clean.index)
     derived: dict[str, Callable[[], pd.Series]] = {
         "sku_id": lambda: clean["id"],
         "description": lambda: _truncate(clean["description"], platform.max_length.get("description")),
