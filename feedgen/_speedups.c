@@ -538,6 +538,7 @@ typedef struct {
     Py_ssize_t open_len, close_len;
     int kind, repeated;
     uint8_t special[5]; /* the bytes the value's kind changes (repeated to fill) */
+    int specials;       /* how many of special[] a scan compares: 1 (CSV), 3 (TSV) or 5 (XML) */
     const uint8_t *data_end;
     uint8_t open_pad[SHORT], close_pad[SHORT]; /* open and close, zero-padded (when they fit) */
 } Field;
@@ -559,6 +560,7 @@ static void set_special(Field *f) {
     static const uint8_t xml[5] = {'&', '<', '>', '\r', '&'}, csv[5] = {'"', '"', '"', '"', '"'},
                          tsv[5] = {'\t', '\r', '\n', '\t', '\t'};
     memcpy(f->special, f->kind == XML_ELEMENT ? xml : f->kind == CSV_QUOTED ? csv : tsv, 5);
+    f->specials = f->kind == XML_ELEMENT ? 5 : f->kind == CSV_QUOTED ? 1 : 3;
     if (f->kind == XML_ELEMENT && f->repeated)
         f->special[4] = ',';
 }
@@ -572,17 +574,28 @@ static inline int is_special(const Field *f, uint8_t b) {
  * SSE2 is there (every x86-64); most values hold none. */
 static inline Py_ssize_t next_special(const Field *f, const uint8_t *v, Py_ssize_t r, Py_ssize_t len) {
 #if defined(__SSE2__)
-    const __m128i s0 = _mm_set1_epi8((char)f->special[0]), s1 = _mm_set1_epi8((char)f->special[1]),
-                  s2 = _mm_set1_epi8((char)f->special[2]), s3 = _mm_set1_epi8((char)f->special[3]),
-                  s4 = _mm_set1_epi8((char)f->special[4]);
+    /* only as many comparisons as the kind has special bytes (a value is often one round) */
+    const int n = f->specials;
+    const __m128i s0 = _mm_set1_epi8((char)f->special[0]);
+    __m128i s1 = s0, s2 = s0, s3 = s0, s4 = s0;
+    if (n > 1) {
+        s1 = _mm_set1_epi8((char)f->special[1]);
+        s2 = _mm_set1_epi8((char)f->special[2]);
+    }
+    if (n > 3) {
+        s3 = _mm_set1_epi8((char)f->special[3]);
+        s4 = _mm_set1_epi8((char)f->special[4]);
+    }
     while (r < len) {
         Py_ssize_t left = len - r;
         if (left < 16 && v + r + 16 > f->data_end)
             break; /* the last bytes of the buffer: one at a time */
         __m128i x = _mm_loadu_si128((const __m128i *)(v + r));
-        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, s0), _mm_cmpeq_epi8(x, s1)),
-                                   _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, s2), _mm_cmpeq_epi8(x, s3)),
-                                                _mm_cmpeq_epi8(x, s4)));
+        __m128i hit = _mm_cmpeq_epi8(x, s0);
+        if (n > 1)
+            hit = _mm_or_si128(hit, _mm_or_si128(_mm_cmpeq_epi8(x, s1), _mm_cmpeq_epi8(x, s2)));
+        if (n > 3)
+            hit = _mm_or_si128(hit, _mm_or_si128(_mm_cmpeq_epi8(x, s3), _mm_cmpeq_epi8(x, s4)));
         unsigned mask = (unsigned)_mm_movemask_epi8(hit);
         if (left < 16)
             mask &= (1u << left) - 1; /* the bytes past the value belong to the next one */
