@@ -241,32 +241,40 @@ def _sale(
         blank = text.blanks(rows.index)
         return (blank, blank.copy()), issues.empty()
     at = np.flatnonzero(has)  # only the rows with a sale (a few in most catalogs) are parsed
-    parsed = money.parse_column(out["sale_price"].iloc[at], out["currency"].iloc[at], amounts=False)
-    dates = out["sale_price_effective_date"].iloc[at]
-    codes, spellings = pd.factorize(dates, use_na_sentinel=False)
-    windows = [_window(str(spelling), ctx.as_of) for spelling in spellings]  # once per distinct window
-    win_text = np.array([w[0] for w in windows], dtype=object)[codes]
-    win_error = np.array([w[1] for w in windows], dtype=object)[codes]
-    some_error = parsed["error"].to_numpy(dtype=object)
-    some_bad = some_error != ""
+    taken, some = pa.array(at), pd.RangeIndex(len(at))
+    sale_text, currency, dates = (
+        text.to_arrow(out[name]).take(taken)
+        for name in ("sale_price", "currency", "sale_price_effective_date")
+    )
+    parsed = money.parse_column(
+        text.to_series(sale_text, some), text.to_series(currency, some), amounts=False
+    )
+    encoded = pc.dictionary_encode(dates, null_encoding="encode")
+    # once per distinct window (a missing one is none, as a blank one)
+    windows = [_window(spelling or "", ctx.as_of) for spelling in encoded.dictionary.to_pylist()]
+    win_text = pa.array([w[0] for w in windows], pa.large_string()).take(encoded.indices)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    some_error = text.to_arrow(parsed["error"])
+    some_bad = ~text.blank(some_error)
     # False where either is missing
     lower = parsed["value"].to_numpy(dtype=float) < price["value"].to_numpy(dtype=float)[at]
-    priced = price["error"].to_numpy(dtype=object)[at] == ""
+    priced = text.blank(text.to_arrow(price["error"]))[at]
     some_not_lower = ~some_bad & priced & ~lower
-    some_ended = ~some_bad & ~some_not_lower & (win_error == "ended")
-    some_bad_window = ~some_bad & ~some_not_lower & (win_error == "unparseable")
-    some_keep = ~some_bad & ~some_not_lower & ~some_ended & ~some_bad_window
-    bad, not_lower, ended, bad_window = (
-        _on(at, mask, len(has)) for mask in (some_bad, some_not_lower, some_ended, some_bad_window)
+    some_ended = ~some_bad & ~some_not_lower & np.array([w[1] == "ended" for w in windows], bool)[codes]
+    some_bad_window = (
+        ~some_bad & ~some_not_lower & np.array([w[1] == "unparseable" for w in windows], bool)[codes]
     )
-    error = np.full(len(has), "", dtype=object)
-    error[at] = some_error
-    kept = at[some_keep]
-    sale_price = _text_on(kept, text.to_arrow(parsed["text"]).filter(pa.array(some_keep)), rows.index)
-    window = _text_on(kept, pa.array(win_text[some_keep], pa.large_string()), rows.index)
+    some_keep = ~some_bad & ~some_not_lower & ~some_ended & ~some_bad_window
+    not_lower, ended, bad_window = (
+        _on(at, mask, len(has)) for mask in (some_not_lower, some_ended, some_bad_window)
+    )
+    kept, keep = at[some_keep], pa.array(some_keep)
+    sale_price = _text_on(kept, text.to_arrow(parsed["text"]).filter(keep), rows.index)
+    window = _text_on(kept, win_text.filter(keep), rows.index)
     found = issues.Collector(rows, issues.ALL)
-    for reason in pd.unique(error[bad]):
-        found.add(bad & (error == reason), "sale_price", f"sale_price_{reason}", WARNING, _DROPPED)
+    for reason in pc.unique(some_error.filter(pa.array(some_bad))).to_pylist():
+        where = _on(at, text.flags(pc.equal(some_error, reason)), len(has))
+        found.add(where, "sale_price", f"sale_price_{reason}", WARNING, _DROPPED)
     for mask, field, reason, detail in (
         (not_lower, "sale_price", "sale_price_not_lower", "sale price not lower than price; dropped"),
         (ended, "sale_price_effective_date", "sale_expired", f"sale window ended; {_DROPPED}"),
