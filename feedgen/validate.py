@@ -83,14 +83,14 @@ class Facts:
 
     def apparel(self) -> np.ndarray:
         """Rows in Google's Apparel & Accessories category (by its name or id, or the shop's category)."""
-        return cast(np.ndarray, self._memo(("apparel",), lambda: _bools(_is_apparel(self.clean))))
+        return cast(np.ndarray, self._memo(("apparel",), lambda: _is_apparel(self.clean)))
 
     def clothing(self) -> np.ndarray:
         """Rows whose Google category names clothing or shoes."""
 
         def make() -> np.ndarray:
-            gpc = self.clean["google_product_category"]
-            return _bools(gpc.str.contains(r"Clothing|Shoes", regex=True))
+            gpc = text.to_arrow(self.clean["google_product_category"])
+            return text.flags(pc.match_substring_regex(gpc, r"Clothing|Shoes"))
 
         return cast(np.ndarray, self._memo(("clothing",), make))
 
@@ -236,7 +236,7 @@ def columns(
             clean["_availability"], lambda v: platform.availability.get(v, "")
         ),
         "product_type": lambda: clean["category"],
-        "gtin": lambda: clean["gtin"].where(clean["_gtin_ok"], ""),
+        "gtin": lambda: _blank_unless(clean["gtin"], _bools(clean["_gtin_ok"])),
         "gender": lambda: _only(clean["gender"], platform.genders),
         "age_group": lambda: _only(clean["age_group"], platform.age_groups),
         "additional_image_link": lambda: _first_urls(
@@ -266,6 +266,13 @@ def _label_column(clean: pd.DataFrame, column: str | None, blank: pd.Series) -> 
 def _among(values: pd.Series, allowed: frozenset[str]) -> np.ndarray:
     """True where a value is one of ``allowed`` (Arrow's hash lookup; a missing value is not)."""
     return text.flags(pc.is_in(text.to_arrow(values), value_set=pa.array(sorted(allowed), _TEXT)))
+
+
+def _blank_unless(values: pd.Series, keep: np.ndarray) -> pd.Series:
+    """The values where ``keep`` holds, "" elsewhere."""
+    arrow = text.to_arrow(values)
+    kept = pc.if_else(pa.array(keep), arrow, pa.scalar("", arrow.type))
+    return text.to_series(kept, values.index)
 
 
 def _only(values: pd.Series, allowed: frozenset[str]) -> pd.Series:
@@ -303,12 +310,12 @@ def _google_apparel(facts: Facts, country: str, err: _Report) -> None:
     err(sized & facts.blank("size"), "size", "missing", "Google requires size for clothing and shoes")
 
 
-def _is_apparel(clean: pd.DataFrame) -> pd.Series:
-    gpc = clean["google_product_category"]
+def _is_apparel(clean: pd.DataFrame) -> np.ndarray:
+    gpc, category = (text.to_arrow(clean[name]) for name in ("google_product_category", "category"))
     return (
-        gpc.str.startswith("Apparel & Accessories")
-        | (gpc == "166")
-        | clean["category"].str.startswith("Apparel")
+        text.flags(pc.starts_with(gpc, "Apparel & Accessories"))
+        | text.flags(pc.equal(gpc, "166"))
+        | text.flags(pc.starts_with(category, "Apparel"))
     )
 
 
