@@ -57,13 +57,28 @@ def collect(
 
 
 def concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """All issue frames as one, in row order; stable so a row's issues keep the order they were found."""
+    """All issue frames as one, in row order; stable so a row's issues keep the order they were found.
+    A single part already in that order is returned as it is (callers never change issue frames)."""
     parts = [p for p in parts if len(p)]
     if not parts:
         return empty()
+    if len(parts) == 1 and _in_order(parts[0]):  # the usual case: nothing to join or sort
+        return parts[0]
     out = pd.concat(parts, ignore_index=True)
     out["row"] = out["row"].astype("int64")
     return out.sort_values("row", kind="stable", ignore_index=True)
+
+
+def _in_order(found: pd.DataFrame) -> bool:
+    """True for an issues frame as ``concat`` returns it: int64 rows, ascending, on a 0..n-1 index."""
+    index = found.index
+    return (
+        isinstance(index, pd.RangeIndex)
+        and index.start == 0
+        and index.step == 1
+        and found["row"].dtype == np.int64
+        and bool(np.all(np.diff(found["row"].to_numpy()) >= 0))
+    )
 
 
 @dataclass

@@ -76,8 +76,9 @@ class Facts:
         """Each value of a column with few values (in order of first appearance) and where it is."""
 
         def make() -> dict[str, np.ndarray]:
-            codes, uniques = pd.factorize(self.clean[column])
-            return {str(value): codes == code for code, value in enumerate(uniques)}
+            encoded = pc.dictionary_encode(text.to_arrow(self.clean[column]))
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
+            return {str(value): codes == code for code, value in enumerate(encoded.dictionary.to_pylist())}
 
         return cast(dict[str, np.ndarray], self._memo(("equals", column), make))
 

@@ -45,3 +45,27 @@ def test_csv_text_equals_csv_writer(rows: list[tuple[int, str, str]]) -> None:
 
 def test_csv_text_of_no_issues_is_empty() -> None:
     assert issues.csv_text(issues.empty()) == ""
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.tuples(st.integers(1, 30), cell, cell), max_size=5), max_size=3),
+    st.integers(0, 3),
+)
+def test_concat_gives_every_issue_in_row_order_on_a_fresh_index(
+    parts: list[list[tuple[int, str, str]]], offset: int
+) -> None:
+    """One part or several, sorted or not, on any index: the rows in order (stable), indexed 0..n-1."""
+    frames = [frame(rows).set_axis(range(offset, offset + len(rows))) for rows in parts]
+    out = issues.concat(frames)
+    everything = [row for rows in parts for row in rows]
+    expected = [everything[i] for i in sorted(range(len(everything)), key=lambda i: everything[i][0])]
+    assert list(out.itertuples(index=False, name=None)) == [
+        (r, i, "meta", "title", "error", "too_long", d) for r, i, d in expected
+    ]
+    assert list(out.index) == list(range(len(expected))) and out["row"].dtype == "int64"
+
+
+def test_concat_of_one_part_in_order_is_that_part() -> None:
+    part = frame([(1, "a", ""), (1, "b", ""), (4, "c", "")])
+    assert issues.concat([issues.empty(), part]) is part
