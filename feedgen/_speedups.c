@@ -1107,6 +1107,45 @@ static PyObject *hash64(PyObject *Py_UNUSED(self), PyObject *args) {
     return each_value(args, "hash64", 8, hash_into);
 }
 
+PyDoc_STRVAR(work_doc,
+    "work(data, offsets, out) -> None\n\n"
+    "For each value (``data`` the bytes, ``offsets`` int64, n + 1, from 0), 1 in ``out`` (n bytes) where\n"
+    "clean() may change it without HTML, 0 where it would copy it as it is.");
+
+static PyObject *work(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer data, offsets, out;
+    if (!PyArg_ParseTuple(args, "y*y*w*", &data, &offsets, &out))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = offsets.len / 8 - 1;
+    const int64_t *off = offsets.buf;
+    if (n < 0 || out.len < n) {
+        PyErr_SetString(PyExc_ValueError, "work: offsets need n + 1 entries and out room for n values");
+        goto done;
+    }
+    if (!offsets_fit(off, n, data.len))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *src = data.buf;
+    uint8_t *flag = out.buf;
+    /* one scan over the column (sixteen bytes at a time, across row ends), as clean() copies rows */
+    Py_ssize_t next = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t start = off[i], stop = off[i + 1];
+        if (next < start)
+            next = next_work(src, start, data.len);
+        flag[i] = stop > start && (src[start] <= SP || src[stop - 1] <= SP || next < stop);
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"clean", clean, METH_VARARGS, clean_doc},
     {"rows", rows, METH_VARARGS, rows_doc},
@@ -1115,6 +1154,7 @@ static PyMethodDef methods[] = {
     {"prices", prices, METH_VARARGS, prices_doc},
     {"urls", urls, METH_VARARGS, urls_doc},
     {"commas", commas, METH_VARARGS, commas_doc},
+    {"work", work, METH_VARARGS, work_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -215,16 +215,12 @@ def _apply(series: pd.Series, fn: Callable[[pa.Array], pa.Array]) -> pd.Series:
 
 
 def _clean_lines(columns: dict[str, pd.Series]) -> dict[str, pd.Series]:
-    """``text.clean_text`` of single-line columns, run once over all of them together (one call of
-    the compiled pass, not one per column; cleaning every value costs less than finding the distinct
-    ones first)."""
-    parts = [text.to_arrow(values).cast(pa.large_string()) for values in columns.values()]
-    cleaned = text.clean_text(pa.concat_arrays(parts))
-    out, start = {}, 0
-    for (name, values), part in zip(columns.items(), parts, strict=True):
-        out[name] = text.to_series(cleaned.slice(start, len(part)), values.index)
-        start += len(part)
-    return out
+    """``text.clean_text`` of single-line columns, column by column: a column with nothing to clean
+    (most of them, most of the time) comes back as it is, after one compiled scan."""
+    return {
+        name: text.to_series(text.clean_text(text.to_arrow(values)), values.index)
+        for name, values in columns.items()
+    }
 
 
 def _availability(value: str) -> str:

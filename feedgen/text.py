@@ -345,6 +345,22 @@ def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = 
         return pa.chunked_array([clean_text(c, html_allowed, keep_lines) for c in values.chunks], values.type)
     if not len(values):
         return values
+    if not html_allowed:  # text such as titles and brands: most rows have nothing to clean
+        rows = np.flatnonzero(_work(values))
+        if len(rows) < len(values):  # the array itself when no row has
+            return _on_rows(values, rows, functools.partial(_clean_all, html_allowed=False, keep_lines=keep_lines))
+    return _clean_all(values, html_allowed, keep_lines)
+
+
+def _work(values: pa.Array) -> np.ndarray:
+    """True for the rows ``clean_text`` without HTML may change (``_speedups.work``)."""
+    out = np.empty(len(values), dtype=np.uint8)
+    _speedups.work(data_bytes(values), offsets_from_zero(values), out)
+    return out.view(bool)
+
+
+def _clean_all(values: pa.Array, html_allowed: bool, keep_lines: bool) -> pa.Array:
+    """``clean_text`` of every row of one array, by the compiled pass and the general path."""
     offsets = offsets_from_zero(values)
     is_valid = pc.is_valid(values) if values.null_count else None
     valid = np.ones(len(values), dtype=bool) if is_valid is None else _bools(is_valid)

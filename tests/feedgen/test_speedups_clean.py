@@ -70,6 +70,19 @@ def test_rows_with_no_work_are_copied_as_they_are(
     assert fast == general
 
 
+@settings(max_examples=300, deadline=None)
+@given(plain_rows, st.integers(0, 3), st.booleans())
+def test_rows_work_leaves_out_change_nothing(values: list[str | None], start: int, keep_lines: bool) -> None:
+    """``text.clean_text`` without HTML cleans only the rows the work scan marks: every row it leaves
+    out comes out of the full pass as it went in, and the result is the general path's."""
+    arr = pa.array(values, type=pa.large_string()).slice(min(start, len(values)))
+    marked = text._work(arr)
+    full = text._clean_all(arr, False, keep_lines).to_pylist()
+    assert all(full[i] == arr[i].as_py() for i in range(len(arr)) if not marked[i])
+    fast, general = _both(arr, False, keep_lines)
+    assert fast == general
+
+
 @pytest.mark.parametrize("before", ["", "plain words before it, more than 16 bytes,"])
 def test_every_ascii_byte_inside_a_row_that_is_otherwise_plain(before: str) -> None:
     """Each ASCII character between two letters, in the last row of a short column (scanned byte by
