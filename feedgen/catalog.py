@@ -156,9 +156,7 @@ def clean(chunk: pd.DataFrame, ctx: CleanContext) -> tuple[pd.DataFrame, pd.Data
         out["description"], lambda a: text.clean_text(a, html_allowed=True, keep_lines=True)
     )
     for name in ("link", "image_link", "additional_image_link"):
-        out[name] = _apply(
-            out[name], lambda a: pc.utf8_trim_whitespace(text.unescape(text.strip_controls(a)))
-        )
+        out[name] = _apply(out[name], _clean_url)
 
     availability = text.by_value(out["availability"], _availability)
     out["condition"] = text.by_value(out["condition"], str.lower)
@@ -190,9 +188,19 @@ def clean(chunk: pd.DataFrame, ctx: CleanContext) -> tuple[pd.DataFrame, pd.Data
     return pd.DataFrame(out, index=index, copy=False), issues.concat(found)
 
 
+def _clean_url(values: pa.Array) -> pa.Array:
+    """XML-forbidden characters out, entities decoded, the ends trimmed; on the rows that may change."""
+    return text.on_rows_with_work(
+        values, lambda some: pc.utf8_trim_whitespace(text.unescape(text.strip_controls(some)))
+    )
+
+
 def clean_ids(ids: pd.Series) -> pd.Series:
     """Ids as cleaning leaves them: XML-forbidden characters gone, outer whitespace trimmed."""
-    return _apply(ids, lambda a: pc.utf8_trim_whitespace(text.strip_controls(a)))
+    return _apply(
+        ids,
+        lambda a: text.on_rows_with_work(a, lambda some: pc.utf8_trim_whitespace(text.strip_controls(some))),
+    )
 
 
 def price_band(values: pd.Series, bands: tuple[float, ...]) -> pd.Series:

@@ -348,8 +348,16 @@ def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = 
     if not html_allowed:  # text such as titles and brands: most rows have nothing to clean
         rows = np.flatnonzero(_work(values))
         if len(rows) < len(values):  # the array itself when no row has
-            return _on_rows(values, rows, functools.partial(_clean_all, html_allowed=False, keep_lines=keep_lines))
+            clean_all = functools.partial(_clean_all, html_allowed=False, keep_lines=keep_lines)
+            return _on_rows(values, rows, clean_all)
     return _clean_all(values, html_allowed, keep_lines)
+
+
+def on_rows_with_work(values: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``fn`` applied only to the rows the compiled work scan marks (``_work``): for a step that leaves
+    alone any row without a control, a non-ASCII character, "&", "<" or whitespace at its ends or
+    doubled (XML-forbidden characters out, entities decoded, the ends trimmed)."""
+    return _on_rows(values, np.flatnonzero(_work(values)), fn)
 
 
 def _work(values: pa.Array) -> np.ndarray:

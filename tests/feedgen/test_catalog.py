@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum import ean
 
-from feedgen import catalog
+from feedgen import catalog, text
 from tests.feedgen.helpers import chunk
 
 CTX = catalog.CleanContext(
@@ -256,6 +256,32 @@ def test_every_gtin_junk_character_starts_with_a_marked_byte() -> None:
     assert len(junk) > 25
     assert all(catalog._GTIN_JUNK_BYTE[c.encode()[0]] for c in junk)
     assert pc.replace_substring_regex(pa.array(junk), catalog._GTIN_JUNK, "").to_pylist() == [""] * len(junk)
+
+
+_URLISH = st.lists(
+    st.sampled_from(["https://x.jp/a", "?q=1&amp;r=2", "&", "&#38;", " ", "\t", "\x01", "\x7f", "\x85"])
+    | st.sampled_from(["\u3000", "\u00a0", "\ufeff", "\ufffe", "é", "id-1", "\n", "&lt;", "<"]),
+    max_size=6,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_URLISH | st.none(), max_size=30), st.integers(0, 3))
+def test_urls_and_ids_are_cleaned_as_on_every_row(values: list[str | None], start: int) -> None:
+    """Cleaning only the rows the work scan marks gives what cleaning every row gives."""
+    arr = pa.array(values, pa.large_string()).slice(min(start, len(values)))
+    every = pc.utf8_trim_whitespace(text.unescape(text.strip_controls(arr)))
+    assert catalog._clean_url(arr).to_pylist() == every.to_pylist()
+    ids = pd.Series(arr.to_pylist(), dtype="str")
+    expected = pc.utf8_trim_whitespace(text.strip_controls(arr)).to_pylist()
+    assert [None if pd.isna(v) else v for v in catalog.clean_ids(ids)] == expected
+
+
+def test_a_space_at_either_end_is_trimmed_between_plain_rows() -> None:
+    arr = pa.array(["https://x.jp/a ", "https://x.jp/b", " https://x.jp/c", "https://x.jp/d"] * 5)
+    assert catalog._clean_url(arr).to_pylist() == [f"https://x.jp/{c}" for c in "abcd"] * 5
+    ids = pd.Series(["a ", "b", " c", "d"], dtype="str")
+    assert list(catalog.clean_ids(ids)) == ["a", "b", "c", "d"]
 
 
 def test_gtin_check_keeps_index_and_handles_sliced_arrays() -> None:
