@@ -3,8 +3,9 @@
     .venv/bin/python tests/benchmarks/bench_feeds.py [--rows 500000] [--scale-check] [--keep DIR]
 
 Times, on the same generated rows: the floor (``pyarrow.csv.write_csv`` of the raw table, no
-cleaning), the everyday yardstick (``pandas.DataFrame.to_csv``), ``feedgen.build.run`` once per
-format and once with all five formats. The all-formats build runs in a child process, so its peak
+cleaning; best of 3), the everyday yardstick (``pandas.DataFrame.to_csv``; best of 2),
+``feedgen.build.run`` per format (best of 2, the first run shown too) and with all five formats (best
+of 2). The all-formats build runs in a child process, so its peak
 RSS is the build's alone; ``--scale-check`` repeats it on twice the rows to see memory stay flat.
 Every timed step starts after ``os.sync()``, so none pays for writing back the one before.
 Prints a Markdown table and the targets of issue 2; exits 1 when a target is missed.
@@ -168,8 +169,13 @@ def bench(n: int, work: Path, scale_check: bool) -> int:
     rows: list[tuple[str, float, str]] = []
     written: dict[str, int] = {}
     for fmt in FORMATS:
-        seconds, report = timed(run, job(catalog, work / f"out-{fmt}", (fmt,)))
-        rows.append((f"`{fmt}`", seconds, f"{report.formats[fmt].written:,} written"))
+        # best of 2, as every other step is best of 2 or 3: a process's first build also pays for
+        # faulting in its memory and first calls, which the floor's best of 3 leaves out; the first
+        # run is shown as well
+        runs = [timed(run, job(catalog, work / f"out-{fmt}", (fmt,))) for _ in range(2)]
+        seconds, report = min(runs, key=lambda r: r[0])
+        note = f"{report.formats[fmt].written:,} written; best of 2, the first {runs[0][0]:.2f} s"
+        rows.append((f"`{fmt}`", seconds, note))
         written[fmt] = report.formats[fmt].written
     mismatch = {f: w for f, w in allf["written"].items() if w != written[f]}
     assert not mismatch, f"all-formats run wrote different counts: {mismatch} vs {written}"
