@@ -114,8 +114,8 @@ static inline Py_ssize_t next_space_work(const uint8_t *buf, Py_ssize_t r, Py_ss
 }
 
 /* The first byte at or after r, up to len (the column's end, not the row's), where clean() may have
- * work: a byte below 0x20, DEL, a byte of a non-ASCII character, "&", "<", or a space followed by
- * whitespace, a non-ASCII byte or the column's end. A row with none of these inside it, and no space
+ * work: a byte below 0x20, DEL, a byte of a non-ASCII character, "<", an "&" not followed by a space
+ * or ";", or a space followed by whitespace, a non-ASCII byte or the column's end. A row with none of these inside it, and no space
  * at either end, is left exactly as it is by every loop below. */
 static inline Py_ssize_t next_work(const uint8_t *data, Py_ssize_t r, Py_ssize_t len) {
 #if defined(__SSE2__)
@@ -123,7 +123,9 @@ static inline Py_ssize_t next_work(const uint8_t *data, Py_ssize_t r, Py_ssize_t
     for (; r + 17 <= len; r += 16) {
         __m128i x = load16(data + r), y = load16(data + r + 1);
         __m128i hit = _mm_or_si128(at_most(x, 0x1F), _mm_cmplt_epi8(x, zero)); /* x < 0x20 or >= 0x80 */
-        hit = _mm_or_si128(hit, _mm_or_si128(byte_is(x, 0x7F), _mm_or_si128(byte_is(x, AMP), byte_is(x, LT))));
+        /* an "&" before a space or ";" starts no reference ("Sakura & Co."): no work */
+        __m128i amp = _mm_andnot_si128(_mm_or_si128(byte_is(y, SP), byte_is(y, ';')), byte_is(x, AMP));
+        hit = _mm_or_si128(hit, _mm_or_si128(byte_is(x, 0x7F), _mm_or_si128(amp, byte_is(x, LT))));
         __m128i after = _mm_or_si128(at_most(y, SP), _mm_cmplt_epi8(y, zero));
         hit = _mm_or_si128(hit, _mm_and_si128(byte_is(x, SP), after));
         int mask = _mm_movemask_epi8(hit);
@@ -133,7 +135,9 @@ static inline Py_ssize_t next_work(const uint8_t *data, Py_ssize_t r, Py_ssize_t
 #endif
     for (; r < len; r++) {
         uint8_t b = data[r];
-        if (b < SP || b >= 0x7F || b == AMP || b == LT)
+        if (b < SP || b >= 0x7F || b == LT)
+            return r;
+        if (b == AMP && !(r + 1 < len && (data[r + 1] == SP || data[r + 1] == ';')))
             return r;
         if (b == SP && (r + 1 >= len || data[r + 1] <= SP || data[r + 1] >= 0x80))
             return r;

@@ -51,7 +51,7 @@ def test_compiled_pass_equals_general_path(
 
 #: mostly plain words, so that most rows are copied as they are (a run of rows with no work at once)
 _PLAIN = ["a", "Zz", "word", "0123456789abcdef", "x-y", " ", " ", "  ", "\t", "\n", "\x1f", "\x7f", "\x85"]
-_PLAIN += ["&", "<b>", "\u00e9", "\u3000"]
+_PLAIN += ["&", "& ", "&;", "&amp;", "&copy", "<b>", "\u00e9", "\u3000"]
 plain_rows = st.lists(
     st.one_of(st.lists(st.sampled_from(_PLAIN), max_size=6).map("".join), st.none()), max_size=60
 )
