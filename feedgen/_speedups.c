@@ -1051,6 +1051,56 @@ static void url_into(const uint8_t *v, Py_ssize_t len, uint8_t *out, Py_ssize_t 
     out[i] = (uint8_t)is_url(v, len);
 }
 
+/* A byte no item of a plain list of URLs holds: ASCII whitespace as Python's \s reads it, "," "|" ";",
+ * and any non-ASCII byte (a list with one is left to the regex). */
+static inline int list_stop(uint8_t b) {
+    return b >= 0x80 || b == ',' || b == '|' || b == ';' || b == SP || (b >= 0x09 && b <= 0x0D) ||
+           (b >= 0x1C && b <= 0x1F);
+}
+
+/* 1 where an ASCII value is http(s) URLs joined by single commas, each "://" followed by a part
+ * without / ? or # that holds a dot with a byte on either side, as feedgen.catalog's plain-list
+ * pattern matches it; 0 otherwise, and for any value with a non-ASCII byte. */
+static int is_url_list(const uint8_t *v, Py_ssize_t len) {
+    Py_ssize_t i = 0;
+    for (;;) {
+        Py_ssize_t p;
+        if (len - i >= 7 && memcmp(v + i, "http://", 7) == 0)
+            p = i + 7;
+        else if (len - i >= 8 && memcmp(v + i, "https://", 8) == 0)
+            p = i + 8;
+        else
+            return 0;
+        Py_ssize_t end = p;
+        while (end < len && !list_stop(v[end]))
+            end++;
+        int dot = 0; /* at k with p < k < end - 1, and no / ? # before it */
+        for (Py_ssize_t k = p + 1; k < end - 1 && v[k] != '/' && v[k] != '?' && v[k] != '#' && !dot; k++)
+            dot = v[k] == '.';
+        if (!dot || (p < end && (v[p] == '/' || v[p] == '?' || v[p] == '#')))
+            return 0;
+        if (end == len)
+            return 1;
+        if (v[end] != ',')
+            return 0;
+        i = end + 1;
+    }
+}
+
+static void url_list_into(const uint8_t *v, Py_ssize_t len, uint8_t *out, Py_ssize_t i) {
+    out[i] = (uint8_t)is_url_list(v, len);
+}
+
+PyDoc_STRVAR(url_lists_doc,
+    "url_lists(data, offsets, out) -> None\n\n"
+    "For each value (``data`` the bytes, ``offsets`` int64, n + 1, from 0), 1 in ``out`` where it is an\n"
+    "ASCII list of http(s) URLs joined by single commas, as feedgen.catalog's plain-list pattern\n"
+    "matches it; 0 for anything else and for values with a non-ASCII byte.");
+
+static PyObject *url_lists(PyObject *Py_UNUSED(self), PyObject *args) {
+    return each_value(args, "url_lists", 1, url_list_into);
+}
+
 static PyObject *urls(PyObject *Py_UNUSED(self), PyObject *args) { return each_value(args, "urls", 1, url_into); }
 
 /* ---- hash64 ------------------------------------------------------------------------------- */
@@ -1159,6 +1209,7 @@ static PyMethodDef methods[] = {
     {"urls", urls, METH_VARARGS, urls_doc},
     {"commas", commas, METH_VARARGS, commas_doc},
     {"work", work, METH_VARARGS, work_doc},
+    {"url_lists", url_lists, METH_VARARGS, url_lists_doc},
     {NULL, NULL, 0, NULL},
 };
 

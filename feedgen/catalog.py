@@ -378,7 +378,8 @@ def _extra_images(links: pd.Series, rows: pd.DataFrame) -> tuple[pd.Series, pd.D
     their separators rewritten and are matched again.
     """
     raw = text.to_arrow(links)
-    odd = np.flatnonzero(~text.flags(pc.match_substring_regex(raw, _URL_LIST_PLAIN)) & ~text.blank(raw))
+    # lists the compiled check passes are plain; the rest (a non-ASCII one too) go through the patterns
+    odd = np.flatnonzero(~text.url_lists(raw) & ~text.blank(raw))
     joined, ok = raw, np.ones(len(raw), dtype=bool)
     if len(odd):
         some = pc.utf8_trim(pc.replace_substring_regex(raw.take(pa.array(odd)), f"[{_SPACE}|,;]+", ","), ",")

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feedgen import _speedups, text
+from feedgen.catalog import _URL_LIST_PLAIN
 
 #: "&" before each byte that starts no reference, and before ones that may; "<!--" split over rows
 _PIECES = ["&", "& ", "&\t", "&\n", "&\f", "&<", "&&", "&;", "&amp;", "&#38;", "&copy", "&#", "&x", "&\r"]
@@ -244,3 +245,35 @@ def test_commas_count_what_arrow_counts(values: list[str | None]) -> None:
     expected = [n or 0 for n in pc.count_substring(arr, ",").to_pylist()]
     assert list(text.commas(arr)) == expected
     assert list(text.commas(pa.chunked_array([arr.slice(0, 3), arr.slice(3)]))) == expected
+
+
+_LIST_PIECES = st.sampled_from(
+    [
+        *("http://", "https://", "Http://", "a", "b.c", ".", "/", "?", "#", ",", ",,", "|", ";", " "),
+        *("\t", "\x0b", "\x1c", "\x1f", "\u00e9", "\u3000", "\u0085", "x.y", "-", "%20", "://"),
+    ]
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.lists(_LIST_PIECES, max_size=10).map("".join) | st.none(), max_size=20))
+def test_url_lists_are_what_the_plain_pattern_matches(values: list[str | None]) -> None:
+    """Every list the compiled check passes, the pattern matches; for ASCII values, the same lists."""
+    arr = pa.array(values, pa.large_string())
+    plain = text.url_lists(arr)
+    regex = [bool(b) for b in pc.match_substring_regex(arr, _URL_LIST_PLAIN).to_pylist()]
+    for value, mine, theirs in zip(values, plain, regex, strict=True):
+        assert not mine or theirs, value
+        if value is None or value.isascii():
+            assert mine == theirs, value
+
+
+def test_url_lists_on_the_forms_the_pattern_names() -> None:
+    good = ["https://a.b", "http://a.b/c,https://d.e?f#g", "http://a.b.c/d.e"]
+    bad = ["https://a.b,", ",https://a.b", "https://a.b,,http://c.d", "https://.ab", "https://ab."]
+    bad += ["https://a/b.c", "http:///b.c", "https://?a.b", "https://#a.b", "https://a.b|http://c.d"]
+    bad += ["https://a.b;http://c.d", "http://a.b\u00e9"]
+    bad += [f"https://a.b{c}" for c in " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"]
+    values = pa.array(good + bad)
+    assert list(text.url_lists(values)) == [True] * len(good) + [False] * len(bad)
+    assert pc.match_substring_regex(values, _URL_LIST_PLAIN).to_pylist()[: len(good)] == [True] * len(good)
