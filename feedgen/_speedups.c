@@ -892,9 +892,13 @@ done:
 
 /* What a pass makes of one value: written to out, the i-th of items of a fixed size. */
 typedef void (*ValueFn)(const uint8_t *v, Py_ssize_t len, uint8_t *out, Py_ssize_t i);
+/* a pass over the whole column at once: data (len bytes), n + 1 offsets, out */
+typedef void (*ColumnFn)(const uint8_t *data, Py_ssize_t len, const int64_t *off, Py_ssize_t n, uint8_t *out);
 
-/* The frame of a pass (data, offsets, out) -> None that maps each value to one item of out. */
-static PyObject *each_value(PyObject *args, const char *name, Py_ssize_t item_size, ValueFn fn) {
+/* The frame of a pass (data, offsets, out) -> None that maps each value to one item of out: by fn,
+ * value by value, or by column over all the values at once. */
+static PyObject *each_value(PyObject *args, const char *name, Py_ssize_t item_size, ValueFn fn,
+                            ColumnFn column) {
     Py_buffer data, offsets, out;
     if (!PyArg_ParseTuple(args, "y*y*w*", &data, &offsets, &out))
         return NULL;
@@ -909,8 +913,11 @@ static PyObject *each_value(PyObject *args, const char *name, Py_ssize_t item_si
         goto done;
     Py_BEGIN_ALLOW_THREADS
     const uint8_t *src = data.buf;
-    for (Py_ssize_t i = 0; i < n; i++)
-        fn(src + off[i], off[i + 1] - off[i], out.buf, i);
+    if (column)
+        column(src, data.len, off, n, out.buf);
+    else
+        for (Py_ssize_t i = 0; i < n; i++)
+            fn(src + off[i], off[i + 1] - off[i], out.buf, i);
     Py_END_ALLOW_THREADS
     result = Py_NewRef(Py_None);
 done:
@@ -1098,10 +1105,12 @@ PyDoc_STRVAR(url_lists_doc,
     "matches it; 0 for anything else and for values with a non-ASCII byte.");
 
 static PyObject *url_lists(PyObject *Py_UNUSED(self), PyObject *args) {
-    return each_value(args, "url_lists", 1, url_list_into);
+    return each_value(args, "url_lists", 1, url_list_into, NULL);
 }
 
-static PyObject *urls(PyObject *Py_UNUSED(self), PyObject *args) { return each_value(args, "urls", 1, url_into); }
+static PyObject *urls(PyObject *Py_UNUSED(self), PyObject *args) {
+    return each_value(args, "urls", 1, url_into, NULL);
+}
 
 /* ---- hash64 ------------------------------------------------------------------------------- */
 
@@ -1149,7 +1158,7 @@ PyDoc_STRVAR(commas_doc,
     "``out`` (int64, n).");
 
 static PyObject *commas(PyObject *Py_UNUSED(self), PyObject *args) {
-    return each_value(args, "commas", 8, commas_into);
+    return each_value(args, "commas", 8, commas_into, NULL);
 }
 
 static void hash_into(const uint8_t *v, Py_ssize_t len, uint8_t *out, Py_ssize_t i) {
@@ -1158,7 +1167,7 @@ static void hash_into(const uint8_t *v, Py_ssize_t len, uint8_t *out, Py_ssize_t
 }
 
 static PyObject *hash64(PyObject *Py_UNUSED(self), PyObject *args) {
-    return each_value(args, "hash64", 8, hash_into);
+    return each_value(args, "hash64", 8, hash_into, NULL);
 }
 
 PyDoc_STRVAR(work_doc,
@@ -1166,38 +1175,19 @@ PyDoc_STRVAR(work_doc,
     "For each value (``data`` the bytes, ``offsets`` int64, n + 1, from 0), 1 in ``out`` (n bytes) where\n"
     "clean() may change it without HTML, 0 where it would copy it as it is.");
 
-static PyObject *work(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer data, offsets, out;
-    if (!PyArg_ParseTuple(args, "y*y*w*", &data, &offsets, &out))
-        return NULL;
-    PyObject *result = NULL;
-    Py_ssize_t n = offsets.len / 8 - 1;
-    const int64_t *off = offsets.buf;
-    if (n < 0 || out.len < n) {
-        PyErr_SetString(PyExc_ValueError, "work: offsets need n + 1 entries and out room for n values");
-        goto done;
-    }
-    if (!offsets_fit(off, n, data.len))
-        goto done;
-    Py_BEGIN_ALLOW_THREADS
-    const uint8_t *src = data.buf;
-    uint8_t *flag = out.buf;
-    /* one scan over the column (sixteen bytes at a time, across row ends), as clean() copies rows */
+/* work(): one scan over the column (sixteen bytes at a time, across row ends), as clean() copies rows */
+static void work_column(const uint8_t *src, Py_ssize_t len, const int64_t *off, Py_ssize_t n, uint8_t *flag) {
     Py_ssize_t next = -1;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_ssize_t start = off[i], stop = off[i + 1];
         if (next < start)
-            next = next_work(src, start, data.len);
+            next = next_work(src, start, len);
         flag[i] = stop > start && (src[start] <= SP || src[stop - 1] <= SP || next < stop);
     }
-    Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
-done:
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&offsets);
-    PyBuffer_Release(&out);
-    return result;
+}
+
+static PyObject *work(PyObject *Py_UNUSED(self), PyObject *args) {
+    return each_value(args, "work", 1, NULL, work_column);
 }
 
 static PyMethodDef methods[] = {
