@@ -145,6 +145,16 @@ static inline Py_ssize_t next_work(const uint8_t *data, Py_ssize_t r, Py_ssize_t
     return len;
 }
 
+/* Whether clean() may change data[start:stop], a row of a column of len bytes: a byte next_work finds
+ * in it, or whitespace or a control at either end. *next keeps the scan's last find, so that a run
+ * of rows costs one scan. */
+static inline int row_has_work(const uint8_t *data, Py_ssize_t len, Py_ssize_t start, Py_ssize_t stop,
+                               Py_ssize_t *next) {
+    if (*next < start)
+        *next = next_work(data, start, len);
+    return stop > start && (data[start] <= SP || data[stop - 1] <= SP || *next < stop);
+}
+
 /* The index of the common entity spelled at data[r:end], or -1. */
 static Py_ssize_t entity_at(const uint8_t *data, Py_ssize_t r, Py_ssize_t end, const Tables *t) {
     for (Py_ssize_t k = 0; k < t->count; k++) {
@@ -483,9 +493,7 @@ static PyObject *clean(PyObject *Py_UNUSED(self), PyObject *args) {
         gen[i] = unnorm[i] = 0;
         Py_ssize_t start = off[i], stop = off[i + 1];
         if (ok[i]) {
-            if (work < start)
-                work = next_work(src, start, data.len);
-            if (work >= stop && (start == stop || (src[start] > SP && src[stop - 1] > SP))) {
+            if (!row_has_work(src, data.len, start, stop, &work)) {
                 if (run_from + run_len != start) {
                     memcpy(dst + pos - run_len, src + run_from, (size_t)run_len);
                     run_from = start, run_len = 0;
@@ -1178,12 +1186,8 @@ PyDoc_STRVAR(work_doc,
 /* work(): one scan over the column (sixteen bytes at a time, across row ends), as clean() copies rows */
 static void work_column(const uint8_t *src, Py_ssize_t len, const int64_t *off, Py_ssize_t n, uint8_t *flag) {
     Py_ssize_t next = -1;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t start = off[i], stop = off[i + 1];
-        if (next < start)
-            next = next_work(src, start, len);
-        flag[i] = stop > start && (src[start] <= SP || src[stop - 1] <= SP || next < stop);
-    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        flag[i] = (uint8_t)row_has_work(src, len, off[i], off[i + 1], &next);
 }
 
 static PyObject *work(PyObject *Py_UNUSED(self), PyObject *args) {

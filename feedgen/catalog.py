@@ -47,7 +47,8 @@ _URL_RE = re.compile(text.URL)
 #: ``\s`` is ASCII only
 _SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f\x85\pZ"
 _URL_LIST = rf"^https?://[^{_SPACE},/?#]+\.[^{_SPACE},]+(,https?://[^{_SPACE},/?#]+\.[^{_SPACE},]+)*$"
-#: a list as ``_extra_images`` leaves it: no other separator, no blank item (so it needs no rewriting)
+#: a list as ``_extra_images`` leaves it: no other separator, no blank item (so it needs no rewriting);
+#: ``text.url_lists`` finds such lists (the tests hold it to this pattern)
 _URL_LIST_PLAIN = (
     rf"^https?://[^{_SPACE},|;/?#]+\.[^{_SPACE},|;]+(,https?://[^{_SPACE},|;/?#]+\.[^{_SPACE},|;]+)*$"
 )
