@@ -276,4 +276,8 @@ def test_url_lists_on_the_forms_the_pattern_names() -> None:
     bad += [f"https://a.b{c}" for c in " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"]
     values = pa.array(good + bad)
     assert list(text.url_lists(values)) == [True] * len(good) + [False] * len(bad)
+    # a slice, a chunked column and a missing value
+    assert list(text.url_lists(values.slice(1, 3))) == [True, True, False]
+    chunked = pa.chunked_array([values.slice(0, 2), pa.array([None, "https://a.b"], pa.string())])
+    assert list(text.url_lists(chunked)) == [True, True, False, True]
     assert pc.match_substring_regex(values, _URL_LIST_PLAIN).to_pylist()[: len(good)] == [True] * len(good)
