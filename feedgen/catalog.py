@@ -198,10 +198,12 @@ def _clean_url(values: pa.Array) -> pa.Array:
 
 def clean_ids(ids: pd.Series) -> pd.Series:
     """Ids as cleaning leaves them: XML-forbidden characters gone, outer whitespace trimmed."""
-    return _apply(
-        ids,
-        lambda a: text.on_rows_with_work(a, lambda some: pc.utf8_trim_whitespace(text.strip_controls(some))),
-    )
+    return _apply(ids, _clean_id)
+
+
+def _clean_id(values: pa.Array) -> pa.Array:
+    """XML-forbidden characters out, the ends trimmed; on the rows that may change."""
+    return text.on_rows_with_work(values, lambda some: pc.utf8_trim_whitespace(text.strip_controls(some)))
 
 
 def price_band(values: pd.Series, bands: tuple[float, ...]) -> pd.Series:

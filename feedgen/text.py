@@ -346,10 +346,9 @@ def clean_text(values: pa.Array, html_allowed: bool = False, keep_lines: bool = 
     if not len(values):
         return values
     if not html_allowed:  # text such as titles and brands: most rows have nothing to clean
-        rows = np.flatnonzero(_work(values))
-        if len(rows) < len(values):  # the array itself when no row has
-            clean_all = functools.partial(_clean_all, html_allowed=False, keep_lines=keep_lines)
-            return _on_rows(values, rows, clean_all)
+        return on_rows_with_work(
+            values, functools.partial(_clean_all, html_allowed=False, keep_lines=keep_lines)
+        )
     return _clean_all(values, html_allowed, keep_lines)
 
 
