@@ -13,8 +13,8 @@ DEMO_AS_OF := 2026-11-20
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-# the C module is built by the install: a change to it installs again
-$(STAMP): pyproject.toml setup.py feedgen/_speedups.c
+# the C modules are built by the install: a change to one installs again
+$(STAMP): pyproject.toml setup.py feedgen/_speedups.c feedgen/_csvscan.c
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator, Mapping
+from functools import partial
 from typing import TypeAlias
 
 import numpy as np
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from feedgen import csvread
 from feedgen.config import SourceConfig
 from feedgen.errors import SourceError
 from feedgen.text import as_str, blanks, to_series
@@ -130,6 +132,8 @@ def _has_data(source: SourceConfig) -> bool:
 
 
 def _csv_chunks(source: SourceConfig) -> Iterator[pa.Table]:
+    """The rows after the header in chunks: by the compiled reader where it can (``csvread``), else
+    (and from the first row it does not take) by Arrow's."""
     assert source.path is not None
     header = _csv_header(source)
     dupes = sorted({h for h in header if header.count(h) > 1})
@@ -137,6 +141,17 @@ def _csv_chunks(source: SourceConfig) -> Iterator[pa.Table]:
         raise SourceError(f"{source.path}: duplicate column name(s) in the header: {dupes}")
     if not _has_data(source):
         return  # header only (pyarrow cannot skip a header that has no line break after it)
+    delimiter = _delimiter(source)
+    arrow = partial(_arrow_chunks, source, header)
+    if csvread.supports(source.encoding, delimiter):
+        yield from csvread.chunks(source.path, header, delimiter, source.chunk_size, arrow)
+    else:
+        yield from arrow(0)
+
+
+def _arrow_chunks(source: SourceConfig, header: list[str], skip: int) -> Iterator[pa.Table]:
+    """The rows after the header by Arrow's reader, in chunks, the first ``skip`` rows left out."""
+    assert source.path is not None
     read = pacsv.ReadOptions(
         column_names=header,
         skip_rows=1,
@@ -156,6 +171,9 @@ def _csv_chunks(source: SourceConfig) -> Iterator[pa.Table]:
         pending: list[pa.RecordBatch] = []
         size = 0
         for batch in reader:
+            if skip:  # rows another reader gave already
+                dropped = min(skip, batch.num_rows)
+                batch, skip = batch.slice(dropped), skip - dropped
             pending.append(batch)
             size += batch.num_rows
             # a block holds many more rows than chunk_size; cut it so each chunk has at most chunk_size
