@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from feedgen import _csvscan
+from feedgen import _csvscan, text
 
 #: bytes read from the file at a time; a chunk's rows stay in one buffer, which grows to hold them
 READ = 1 << 22
@@ -146,8 +146,8 @@ class _Reader:
         return self._start + self._pos
 
     def _table(self, rows: int, sizes: np.ndarray) -> pa.Table:
-        columns = [
-            (pa.allocate_buffer(int(size)), pa.allocate_buffer(8 * (rows + 1))) for size in sizes.tolist()
+        columns = [  # the values from the C heap: a description column takes more than 8 MB
+            (text.heap_buffer(int(size)), pa.allocate_buffer(8 * (rows + 1))) for size in sizes.tolist()
         ]
         with memoryview(self._buf) as view:
             _csvscan.fill(view[: self._n], self._spans, rows, columns)

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from feedgen import _speedups
 from feedgen.platforms import PLATFORMS
-from feedgen.text import data_bytes, offsets_from_zero, to_arrow
+from feedgen.text import data_bytes, heap_buffer, offsets_from_zero, to_arrow
 
 #: every column travels as large_string so that a big chunk never overflows 32-bit offsets
 STR = pa.large_string()
@@ -159,14 +159,14 @@ Layout: TypeAlias = "list[tuple[bytes, bytes, int, bool]]"
 def rows(table: pa.Table, layout: Layout, row_open: bytes, row_close: bytes) -> tuple[pa.Buffer, np.ndarray]:
     """Each row of a table of strings as one line, by one compiled pass (``_speedups.rows``):
     ``row_open``, each column's value as its ``layout`` entry writes it, then ``row_close``.
-    Returns the lines end to end (in a mutable buffer from Arrow's pool, with some scratch room after
-    them) and each one's length."""
+    Returns the lines end to end (in a mutable buffer from the C heap, ``text.heap_buffer``, with some
+    scratch room after them) and each one's length."""
     fields = []
     for col, (before, after, kind, repeated) in zip(table.columns, layout, strict=True):
         values = to_arrow(col)
         fields.append((data_bytes(values), offsets_from_zero(values), before, after, kind, repeated))
     lengths = np.empty(table.num_rows, dtype=np.int64)
-    return _speedups.rows(fields, row_open, row_close, lengths, pa.allocate_buffer), lengths
+    return _speedups.rows(fields, row_open, row_close, lengths, heap_buffer), lengths
 
 
 def kept_rows(data: pa.Buffer, lengths: np.ndarray, keep: np.ndarray, in_place: bool = False) -> pa.Buffer:

@@ -258,3 +258,12 @@ def test_clean_text_is_nfc_after_entities_and_tags(raw: str, expected: str) -> N
     cleaned = text.clean_text(pa.array([raw]), html_allowed=True, keep_lines=True)[0].as_py()
     assert cleaned == expected
     assert cleaned == unicodedata.normalize("NFC", cleaned)
+
+
+@pytest.mark.parametrize("size", [0, 1, 9 << 20])
+def test_heap_buffer_is_mutable_and_as_large_as_asked(size: int) -> None:
+    buffer = text.heap_buffer(size)
+    assert (buffer.size, buffer.is_mutable) == (size, True)
+    if size:
+        memoryview(buffer)[size - 1] = 7  # the last byte is writable
+        assert buffer.to_pybytes()[-1] == 7
