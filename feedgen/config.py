@@ -101,7 +101,7 @@ class SourceConfig(_Strict):
     )
     encoding: str = Field("utf-8", description="Text encoding of a CSV file.")
     delimiter: str = Field(",", description="Field delimiter of a CSV file.")
-    chunk_size: int = Field(25_000, gt=0, description="Rows per chunk; memory stays bounded by this.")
+    chunk_size: int = Field(40_000, gt=0, description="Rows per chunk; memory stays bounded by this.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceConfig:

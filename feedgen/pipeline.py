@@ -4,9 +4,9 @@
 serialisation of every format, and appends the rows to the feed files itself, in input order: a
 worker thread that finishes chunk *n* writes it once chunk *n - 1* is written (``Turns``). So no
 chunk's rows wait in memory or on disk for another thread to copy them. ``results`` runs the chunks
-on worker threads, at most ``jobs + 1`` at a time; most of the work is in Arrow and numpy kernels,
-which let go of the GIL. Only the id check runs in the caller, because a duplicate may sit in any
-earlier chunk.
+on worker threads, at most ``jobs`` at a time while the caller reads the next; most of the work is in
+Arrow and numpy kernels, which let go of the GIL. Only the id check runs in the caller, because a
+duplicate may sit in any earlier chunk.
 """
 
 from __future__ import annotations
@@ -260,7 +260,9 @@ def results(
             for index, chunk in enumerate(chunks):
                 pending.append(pool.submit(process, chunk, duplicates(tracker, chunk), plan, sinks, index))
                 del chunk
-                if len(pending) > workers:  # bounded: at most workers + 1 chunks in flight
+                # bounded: a chunk per worker, and the one being read; one more would only add its
+                # memory, the reading thread being busy meanwhile
+                if len(pending) >= workers:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()

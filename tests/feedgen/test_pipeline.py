@@ -8,6 +8,7 @@ import json
 import random
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -129,6 +130,29 @@ def test_results_keep_input_order_and_find_duplicates_across_chunks() -> None:
     assert sum(r.platforms["meta"].rejected_by_reason["id:duplicate_id"] for r in results) == 23
     lines = fh.getvalue().decode().splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == [f'"SKU-{i}"' for i in range(7)]
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_results_read_a_chunk_only_when_fewer_than_jobs_are_unfinished(jobs: int) -> None:
+    """Memory holds the workers' chunks and the one being read, never one more."""
+    rows = chunk(*({"id": f"SKU-{i}"} for i in range(40)))
+    parts = [rows.iloc[i : i + 4].reset_index(drop=True) for i in range(0, 40, 4)]
+    plan = pipeline.ChunkPlan(
+        ctx=catalog.CleanContext(currency="JPY", as_of=AS_OF), formats=("meta-csv",), country="JP"
+    )
+    sinks = pipeline.Sinks({"meta-csv": writer_class("meta-csv")(io.BytesIO(), CHANNEL)})
+    done: list[int] = []
+    unfinished_at_read = []
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        for index, part in enumerate(parts):
+            unfinished_at_read.append(index - len(done))  # chunks handed out, not yet back
+            yield part
+
+    for result in pipeline.results(chunks(), plan, sinks, jobs=jobs):
+        done.append(result.rows)
+    assert len(done) == len(parts)
+    assert max(unfinished_at_read) == jobs - 1  # the workers busy, the caller reading the next
 
 
 def test_turns_write_in_index_order_whatever_order_threads_finish() -> None:
