@@ -1178,6 +1178,40 @@ static PyObject *hash64(PyObject *Py_UNUSED(self), PyObject *args) {
     return each_value(args, "hash64", 8, hash_into, NULL);
 }
 
+/* ---- GTINs -------------------------------------------------------------------------------- */
+
+enum { GTIN_BAD = 0, GTIN_OK = 1, GTIN_OTHER = 2 };
+
+/* A GTIN's verdict: blank is OK, 8, 12, 13 or 14 ASCII digits with a right GS1 check digit are OK,
+ * other digit strings are BAD, and anything holding another byte is OTHER (for stdnum to judge). */
+static void gtin_into(const uint8_t *v, Py_ssize_t len, uint8_t *out, Py_ssize_t i) {
+    int sum = 0;
+    for (Py_ssize_t k = 0; k < len; k++) {
+        if (!is_digit(v[k])) {
+            out[i] = GTIN_OTHER;
+            return;
+        }
+        if (k < len - 1) /* the digit next to the check digit weighs 3, then 1, 3, ... to the left */
+            sum += (v[k] - '0') * ((len - 2 - k) % 2 ? 1 : 3);
+    }
+    if (len == 0) {
+        out[i] = GTIN_OK;
+        return;
+    }
+    int sized = len == 8 || len == 12 || len == 13 || len == 14;
+    out[i] = sized && (10 - sum % 10) % 10 == v[len - 1] - '0' ? GTIN_OK : GTIN_BAD;
+}
+
+PyDoc_STRVAR(gtins_doc,
+    "gtins(data, offsets, out) -> None\n\n"
+    "Per value (``data`` the bytes, ``offsets`` int64, n + 1, from 0), into ``out`` (n bytes): 1 for a\n"
+    "blank or for 8, 12, 13 or 14 ASCII digits whose last is the GS1 check digit of the others, 0 for\n"
+    "any other string of ASCII digits, 2 for a value holding any other byte.");
+
+static PyObject *gtins(PyObject *Py_UNUSED(self), PyObject *args) {
+    return each_value(args, "gtins", 1, gtin_into, NULL);
+}
+
 PyDoc_STRVAR(work_doc,
     "work(data, offsets, out) -> None\n\n"
     "For each value (``data`` the bytes, ``offsets`` int64, n + 1, from 0), 1 in ``out`` (n bytes) where\n"
@@ -1203,6 +1237,7 @@ static PyMethodDef methods[] = {
     {"urls", urls, METH_VARARGS, urls_doc},
     {"commas", commas, METH_VARARGS, commas_doc},
     {"work", work, METH_VARARGS, work_doc},
+    {"gtins", gtins, METH_VARARGS, gtins_doc},
     {"url_lists", url_lists, METH_VARARGS, url_lists_doc},
     {NULL, NULL, 0, NULL},
 };

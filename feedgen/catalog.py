@@ -62,8 +62,6 @@ _GTIN_JUNK = f"[{_SPACE}-]"
 #: the bytes such a character starts with: ASCII whitespace, "-", and any non-ASCII byte (U+0085 and
 #: the Unicode spaces are not ASCII)
 _GTIN_JUNK_BYTE = np.isin(np.arange(256), [*b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f -", *range(0x80, 0x100)])
-#: GS1 mod 10 weights of the 13 digits before the check digit, a GTIN left-padded to 14 digits
-_GTIN_WEIGHTS = np.tile(np.array([3, 1], dtype=np.int64), 7)[:13]
 _AVAILABILITY = {
     "in_stock": "in_stock",
     "instock": "in_stock",
@@ -346,23 +344,12 @@ def _strip_gtin(values: pa.Array) -> pa.Array:
 def _gtin_ok(gtins: pd.Series) -> pd.Series:
     """False for a GTIN that is not 8, 12, 13 or 14 digits with a valid check digit; True when blank.
 
-    Digit strings are checked column-wise (GS1 mod 10, as ``stdnum.ean``); anything else, rare, by
-    ``stdnum.ean.is_valid`` itself once per distinct value.
+    Digit strings are checked by the compiled pass (``text.gtins``, GS1 mod 10 as ``stdnum.ean``);
+    anything else, rare, by ``stdnum.ean.is_valid`` itself once per distinct value.
     """
-    values = text.to_arrow(gtins)
-    ok = text.flags(pc.equal(values, ""))
-    digits = text.flags(pc.match_substring_regex(values, "^[0-9]+$"))
-    sized = digits & text.flags(pc.is_in(pc.binary_length(values), pa.array(_GTIN_LENGTHS)))
-    rows = np.flatnonzero(sized)
-    if len(rows):
-        padded = pc.utf8_lpad(values.take(pa.array(rows)), 14, "0").cast(pa.binary(14))
-        matrix = np.frombuffer(
-            padded.buffers()[1], dtype=np.uint8, count=14 * len(padded), offset=14 * padded.offset
-        )
-        matrix = matrix.reshape(-1, 14) - ord("0")
-        total = matrix[:, :13] @ _GTIN_WEIGHTS
-        ok[rows] = (10 - total % 10) % 10 == matrix[:, 13]
-    other = np.flatnonzero(~ok & ~digits)
+    verdict = text.gtins(text.to_arrow(gtins))
+    ok = verdict == text.GTIN_OK
+    other = np.flatnonzero(verdict == text.GTIN_OTHER)
     if len(other):  # not digits only: spaces, dashes, letters; stdnum's own rules decide
         junk = gtins.iloc[other]
         checks = {g: len(g) in _GTIN_LENGTHS and ean.is_valid(g) for g in junk.unique()}

@@ -514,6 +514,23 @@ def blank(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return empty & _bools(pc.is_valid(values)) if values.null_count else empty
 
 
+#: ``gtins``' verdicts: a check digit that does not match (or a digit string of another length), a
+#: valid GTIN or a blank, and a value holding something other than ASCII digits
+GTIN_BAD, GTIN_OK, GTIN_OTHER = 0, 1, 2
+
+
+def gtins(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Per value, ``GTIN_OK`` for a blank or 8, 12, 13 or 14 ASCII digits with the GS1 check digit,
+    ``GTIN_BAD`` for other digit strings, ``GTIN_OTHER`` for the rest (``_speedups.gtins``); a null
+    is ``GTIN_OTHER``."""
+    values = to_arrow(values)
+    out = np.empty(len(values), dtype=np.uint8)
+    _speedups.gtins(data_bytes(values), offsets_from_zero(values), out)
+    if values.null_count:  # a null's slot may still span bytes
+        out[~flags(pc.is_valid(values))] = GTIN_OTHER
+    return out
+
+
 def hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A 64-bit hash of each value (uint64; ``_speedups.hash64``, without the GIL): to tell values
     apart in memory, not to store. A null hashes as ""."""
