@@ -49,6 +49,22 @@ static inline Py_ssize_t next_stop(const uint8_t *d, Py_ssize_t r, Py_ssize_t en
     return end;
 }
 
+/* The first quote at or after r (before end); end if none. Inline: most quoted values are short. */
+static inline Py_ssize_t next_quote(const uint8_t *d, Py_ssize_t r, Py_ssize_t end) {
+#if defined(__SSE2__)
+    const __m128i q = _mm_set1_epi8(QUOTE);
+    for (; r + 16 <= end; r += 16) {
+        int mask = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(d + r)), q));
+        if (mask)
+            return r + __builtin_ctz((unsigned)mask);
+    }
+#endif
+    for (; r < end; r++)
+        if (d[r] == QUOTE)
+            return r;
+    return end;
+}
+
 /* True when d[start:stop] is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
 static int valid_utf8(const uint8_t *d, Py_ssize_t r, Py_ssize_t stop) {
     while (r < stop) {
@@ -113,10 +129,9 @@ static Py_ssize_t row_at(const Input *in, Py_ssize_t p, int64_t *spans, int64_t 
             begin = p + 1;
             Py_ssize_t q = begin;
             for (;;) {
-                const uint8_t *hit = memchr(d + q, QUOTE, (size_t)(n - q));
-                if (!hit)
+                Py_ssize_t k = next_quote(d, q, n);
+                if (k == n)
                     return in->final ? -2 : -1; /* no closing quote */
-                Py_ssize_t k = hit - d;
                 if (k + 1 == n) {
                     if (!in->final)
                         return -1; /* a doubled quote or a closing one: the next byte tells */
