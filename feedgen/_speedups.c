@@ -1027,6 +1027,87 @@ done:
     return result;
 }
 
+/* Write a positive amount of minor units with exp minor digits as "1980", "15.00", "0.05". */
+static uint8_t *put_amount(uint8_t *w, int64_t minor, int64_t exp) {
+    uint8_t digits[24];
+    int count = 0;
+    do { /* at least exp + 1 digits: the zeros a small amount needs before its minor digits */
+        digits[count++] = (uint8_t)('0' + minor % 10);
+        minor /= 10;
+    } while (minor > 0 || count <= exp);
+    while (count > 0) {
+        *w++ = digits[--count];
+        if (count == exp && exp > 0)
+            *w++ = '.';
+    }
+    return w;
+}
+
+PyDoc_STRVAR(price_texts_doc,
+    "price_texts(minor, exps, codes, parsed, code_data, code_offsets, out, out_offsets) -> int\n\n"
+    "Each parsed price (``parsed[i]`` nonzero; ``minor`` int64 units, positive, of a currency with\n"
+    "``exps[i]`` minor digits, 0 to 4) as ``1980 JPY`` or ``15.00 USD``: the amount, a space and code\n"
+    "``codes[i]`` (int64) of ``code_data``/``code_offsets`` (int64, from 0); other rows empty. Writes the\n"
+    "bytes to ``out`` (room for 22 bytes and a code per row) and n + 1 offsets to ``out_offsets``;\n"
+    "returns the number of bytes written.");
+
+static PyObject *price_texts(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer minor, exps, codes, parsed, code_data, code_offsets, out, out_offsets;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*w*", &minor, &exps, &codes, &parsed, &code_data, &code_offsets, &out,
+                          &out_offsets))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = minor.len / 8, ncodes = code_offsets.len / 8 - 1, longest = 0;
+    const int64_t *m = minor.buf, *e = exps.buf, *c = codes.buf, *coff = code_offsets.buf;
+    const uint8_t *ok = parsed.buf;
+    if (exps.len < 8 * n || codes.len < 8 * n || parsed.len < n || out_offsets.len < 8 * (n + 1) || ncodes < 0) {
+        PyErr_SetString(PyExc_ValueError, "price_texts: minor, exps, codes and parsed need n entries");
+        goto done;
+    }
+    if (!offsets_fit(coff, ncodes, code_data.len))
+        goto done;
+    for (Py_ssize_t k = 0; k < ncodes; k++)
+        longest = coff[k + 1] - coff[k] > longest ? coff[k + 1] - coff[k] : longest;
+    if (out.len < n * (22 + longest)) {
+        PyErr_SetString(PyExc_ValueError, "price_texts: out too small");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (ok[i] && (m[i] <= 0 || e[i] < 0 || e[i] > 4 || c[i] < 0 || c[i] >= ncodes)) {
+            PyErr_Format(PyExc_ValueError, "price_texts: row %zd is not a parsed price", i);
+            goto done;
+        }
+    }
+    Py_ssize_t size;
+    Py_BEGIN_ALLOW_THREADS
+    uint8_t *w = out.buf, *start = out.buf;
+    const uint8_t *names = code_data.buf;
+    int64_t *off = out_offsets.buf;
+    off[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (ok[i]) {
+            w = put_amount(w, m[i], e[i]);
+            *w++ = ' ';
+            memcpy(w, names + coff[c[i]], (size_t)(coff[c[i] + 1] - coff[c[i]]));
+            w += coff[c[i] + 1] - coff[c[i]];
+        }
+        off[i + 1] = w - start;
+    }
+    size = w - start;
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(size);
+done:
+    PyBuffer_Release(&minor);
+    PyBuffer_Release(&exps);
+    PyBuffer_Release(&codes);
+    PyBuffer_Release(&parsed);
+    PyBuffer_Release(&code_data);
+    PyBuffer_Release(&code_offsets);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&out_offsets);
+    return result;
+}
+
 /* ---- urls ---------------------------------------------------------------------------------- */
 
 /* What ends a URL's host: RE2's \s (tab, LF, FF, CR, space) or one of / ? # */
@@ -1238,6 +1319,7 @@ static PyMethodDef methods[] = {
     {"commas", commas, METH_VARARGS, commas_doc},
     {"work", work, METH_VARARGS, work_doc},
     {"gtins", gtins, METH_VARARGS, gtins_doc},
+    {"price_texts", price_texts, METH_VARARGS, price_texts_doc},
     {"url_lists", url_lists, METH_VARARGS, url_lists_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -128,7 +128,6 @@ def parse_column(prices: pd.Series, currencies: pd.Series, amounts: bool = True)
     errors = [""]  # error names; per row, a position in this list
     error_code = np.zeros(n, dtype=np.int64)
     value = np.full(n, np.nan)
-    pieces: list[tuple[np.ndarray, pa.Array]] = []  # (rows, formatted text of those rows)
     amount_pieces: list[tuple[np.ndarray, np.ndarray]] = []
 
     minor, status = _fast_parse(price_arr, row_exp)
@@ -136,16 +135,16 @@ def parse_column(prices: pd.Series, currencies: pd.Series, amounts: bool = True)
     error_code[status == _ZERO] = _code(errors, "not_positive")
     slow = status == _GENERAL
     fast = status == _PARSED
+    formatted = _texts(minor, row_exp, codes, fast, uppers)  # "" where not parsed here
     for exp in np.unique(row_exp[fast]).tolist():
         rows = np.flatnonzero(fast & (row_exp == exp))
         scale = 10**exp
         value[rows] = minor[rows] / scale  # both exact below 2**53, so the quotient is float(Decimal)
-        number = pc.cast(pa.array(minor[rows] // scale), pa.string())
-        if exp:
-            cents = pc.utf8_lpad(pc.cast(pa.array(minor[rows] % scale), pa.string()), exp, "0")
-            number = pc.binary_join_element_wise(number, cents, ".")
-        pieces.append((rows, pc.binary_join_element_wise(number, uppers.take(codes[rows]), " ")))
         if amounts:
+            number = pc.cast(pa.array(minor[rows] // scale), pa.string())
+            if exp:
+                cents = pc.utf8_lpad(pc.cast(pa.array(minor[rows] % scale), pa.string()), exp, "0")
+                number = pc.binary_join_element_wise(number, cents, ".")
             amount_pieces.append((rows, _decimals(number)))
 
     slow_rows = np.flatnonzero(slow)
@@ -156,13 +155,12 @@ def parse_column(prices: pd.Series, currencies: pd.Series, amounts: bool = True)
         take = np.asarray([first.setdefault(key, len(first)) for key in keys], dtype=np.int64)
         results = [_parse_with_currency(p, c) for p, c in first]
         amount_u, text_u, value_u, error_u = (list(col) for col in zip(*results, strict=True))
-        pieces.append((slow_rows, pa.array(text_u, pa.string()).take(pa.array(take))))
+        formatted = text.replace_rows(formatted, slow_rows, pa.array(text_u, pa.large_string()).take(take))
         value[slow_rows] = np.asarray(value_u, dtype=np.float64)[take]
         error_code[slow_rows] = np.asarray([_code(errors, e) for e in error_u], dtype=np.int64)[take]
         if amounts:
             amount_pieces.append((slow_rows, np.asarray(amount_u, dtype=object)[take]))
 
-    formatted = _scatter(pieces, n)
     out = {
         "text": text.to_series(formatted, index),
         "value": pd.Series(value, index=index, dtype="float64"),
@@ -203,13 +201,27 @@ def _decimals(numbers: pa.Array) -> np.ndarray:
     return distinct[encoded.indices.to_numpy()]
 
 
-def _scatter(pieces: list[tuple[np.ndarray, pa.Array]], n: int) -> pa.Array:
-    """One array of ``n`` rows from pieces that each give some rows; "" for rows no piece gives."""
-    rows = np.concatenate([r for r, _ in pieces] + [np.empty(0, dtype=np.int64)])
-    values = pa.concat_arrays([v.cast(pa.string()) for _, v in pieces] + [pa.array([""], pa.string())])
-    position = np.full(n, len(rows), dtype=np.int64)
-    position[rows] = np.arange(len(rows))
-    return values.take(pa.array(position))
+def _texts(
+    minor: np.ndarray, exps: np.ndarray, codes: np.ndarray, parsed: np.ndarray, names: pa.Array
+) -> pa.Array:
+    """``1980 JPY``, ``15.00 USD`` for the parsed rows, "" for the others (``_speedups.price_texts``):
+    ``names`` holds each currency code's spelling, ``codes`` each row's code among them."""
+    names = names.cast(pa.large_string())
+    longest = int(pc.max(pc.binary_length(names)).as_py() or 0)
+    out = np.empty(max(len(minor) * (22 + longest), 1), dtype=np.uint8)
+    out_offsets = np.empty(len(minor) + 1, dtype=np.int64)
+    size = _speedups.price_texts(
+        np.ascontiguousarray(minor, dtype=np.int64),
+        np.ascontiguousarray(exps, dtype=np.int64),
+        np.ascontiguousarray(codes, dtype=np.int64),
+        np.ascontiguousarray(parsed, dtype=np.uint8),
+        text.data_bytes(names),
+        text.offsets_from_zero(names),
+        out,
+        out_offsets,
+    )
+    buffers = [None, pa.py_buffer(out_offsets), pa.py_buffer(out[:size])]
+    return pa.Array.from_buffers(pa.large_string(), len(minor), buffers)
 
 
 def _parse_with_currency(text: str, currency: str) -> tuple[Decimal | None, str, float, str]:
