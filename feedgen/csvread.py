@@ -69,7 +69,8 @@ class _Reader:
         self._width = len(names)
         self._delimiter = delimiter
         self._chunk = chunk_size
-        self._buf = bytearray(READ)
+        # numpy, not bytearray: pages beyond what was read are never touched, so never resident
+        self._buf = np.empty(READ, dtype=np.uint8)
         self._n = 0  # bytes in the buffer
         self._pos = 0  # where the next row starts
         self._start = 0  # where in the file the buffer starts
@@ -81,12 +82,12 @@ class _Reader:
         """Step over the header row; False when it is one to leave to Arrow (any line break inside
         it: Arrow's ``skip_rows`` and a quoted line break need not agree)."""
         self._fill_buffer()
-        if self._buf.startswith(_BOM):  # Arrow's reader skips it too
+        if self._buf[: min(self._n, len(_BOM))].tobytes() == _BOM:  # Arrow's reader skips it too
             self._pos = len(_BOM)
         rows, _ = self._scan(1)
         if rows != 1 or self.irregular:
             return False
-        header = bytes(self._buf[: self._pos]).rstrip(b"\r\n")
+        header = self._buf[: self._pos].tobytes().rstrip(b"\r\n")
         return b"\r" not in header and b"\n" not in header
 
     def next_chunk(self) -> pa.Table | None:
@@ -105,7 +106,7 @@ class _Reader:
         sizes = np.zeros(self._width, dtype=np.int64)
         rows = 0
         while True:
-            view = memoryview(self._buf)[: self._n]
+            view = self._buf.data[: self._n]
             rows, self._pos, irregular = _csvscan.scan(
                 view, self._pos, self._eof, self._delimiter, self._width, self._spans, rows, max_rows, sizes
             )
@@ -120,10 +121,10 @@ class _Reader:
     def _fill_buffer(self) -> None:
         """Read more bytes, growing the buffer when it is full (a chunk's rows stay where they are)."""
         if self._n == len(self._buf):
-            grown = bytearray(2 * len(self._buf))
-            grown[: self._n] = self._buf
+            grown = np.empty(2 * len(self._buf), dtype=np.uint8)
+            grown[: self._n] = self._buf[: self._n]
             self._buf = grown
-        with memoryview(self._buf) as view:  # READ at most: what is left after a chunk is moved
+        with self._buf.data as view:  # READ at most: what is left after a chunk is moved
             got = self._readinto(view[self._n : self._n + READ])
         if not got:
             self._eof = True
@@ -134,9 +135,7 @@ class _Reader:
         """Move the bytes not yet read as rows to the front of the buffer."""
         rest = self._n - self._pos
         if self._pos and rest:
-            whole = np.frombuffer(self._buf, dtype=np.uint8)
-            whole[:rest] = whole[self._pos : self._n]  # numpy copies overlapping ranges correctly
-            del whole  # the buffer can grow again
+            self._buf[:rest] = self._buf[self._pos : self._n]  # numpy copies overlapping ranges correctly
         self._start += self._pos
         self._n, self._pos = rest, 0
 
@@ -149,7 +148,7 @@ class _Reader:
         columns = [  # the values from the C heap: a description column takes more than 8 MB
             (text.heap_buffer(int(size)), pa.allocate_buffer(8 * (rows + 1))) for size in sizes.tolist()
         ]
-        with memoryview(self._buf) as view:
+        with self._buf.data as view:
             _csvscan.fill(view[: self._n], self._spans, rows, columns)
         arrays = [
             pa.Array.from_buffers(pa.large_string(), rows, [None, offsets, data]) for data, offsets in columns
