@@ -361,9 +361,7 @@ def on_rows_with_work(values: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> p
 
 def _work(values: pa.Array) -> np.ndarray:
     """True for the rows ``clean_text`` without HTML may change (``_speedups.work``)."""
-    out = np.empty(len(values), dtype=np.uint8)
-    _speedups.work(data_bytes(values), offsets_from_zero(values), out)
-    return out.view(bool)
+    return _each_value(_speedups.work, values, np.uint8).view(bool)
 
 
 def _clean_all(values: pa.Array, html_allowed: bool, keep_lines: bool) -> pa.Array:
@@ -474,32 +472,19 @@ def data_bytes(values: pa.Array) -> np.ndarray:
 def urls(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """True where a value is an absolute http(s) URL with a dotted host (``_speedups.urls``, exactly
     as RE2 matches ``URL``)."""
-    values = to_arrow(values)
-    out = np.empty(len(values), dtype=np.uint8)
-    _speedups.urls(data_bytes(values), offsets_from_zero(values), out)
-    return out.view(bool)
+    return _each_value(_speedups.urls, to_arrow(values), np.uint8).view(bool)
 
 
 def url_lists(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """True where an ASCII value is http(s) URLs joined by single commas, each with a dotted host, and
     no separator or whitespace besides (``_speedups.url_lists``, as ``catalog``'s plain-list pattern
     matches it); False for anything else and for any value with a non-ASCII character."""
-    values = to_arrow(values)
-    out = np.empty(len(values), dtype=np.uint8)
-    _speedups.url_lists(data_bytes(values), offsets_from_zero(values), out)
-    if values.null_count:  # a null's slot may still span bytes
-        out[~flags(pc.is_valid(values))] = 0
-    return out.view(bool)
+    return _each_value(_speedups.url_lists, to_arrow(values), np.uint8, null=0).view(bool)
 
 
 def commas(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """How many commas each value holds (int64; ``_speedups.commas``); a null holds none."""
-    values = to_arrow(values)
-    out = np.empty(len(values), dtype=np.int64)
-    _speedups.commas(data_bytes(values), offsets_from_zero(values), out)
-    if values.null_count:  # a null's slot may still span bytes
-        out[~flags(pc.is_valid(values))] = 0
-    return out
+    return _each_value(_speedups.commas, to_arrow(values), np.int64, null=0)
 
 
 def flags(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -523,20 +508,28 @@ def gtins(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Per value, ``GTIN_OK`` for a blank or 8, 12, 13 or 14 ASCII digits with the GS1 check digit,
     ``GTIN_BAD`` for other digit strings, ``GTIN_OTHER`` for the rest (``_speedups.gtins``); a null
     is ``GTIN_OTHER``."""
-    values = to_arrow(values)
-    out = np.empty(len(values), dtype=np.uint8)
-    _speedups.gtins(data_bytes(values), offsets_from_zero(values), out)
-    if values.null_count:  # a null's slot may still span bytes
-        out[~flags(pc.is_valid(values))] = GTIN_OTHER
-    return out
+    return _each_value(_speedups.gtins, to_arrow(values), np.uint8, null=GTIN_OTHER)
 
 
 def hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A 64-bit hash of each value (uint64; ``_speedups.hash64``, without the GIL): to tell values
     apart in memory, not to store. A null hashes as ""."""
-    values = to_arrow(values)
-    out = np.empty(len(values), dtype=np.uint64)
-    _speedups.hash64(data_bytes(values), offsets_from_zero(values), out)
+    return _each_value(_speedups.hash64, to_arrow(values), np.uint64)
+
+
+def _each_value(
+    compiled: Callable[[np.ndarray, np.ndarray, np.ndarray], None],
+    values: pa.Array,
+    dtype: type[np.generic],
+    null: int | None = None,
+) -> np.ndarray:
+    """One item per value of a (large_)string array from a compiled per-value pass of ``_speedups``
+    (``data, offsets, out``); with ``null``, that item for the missing values (a null's slot may
+    still span bytes)."""
+    out = np.empty(len(values), dtype=dtype)
+    compiled(data_bytes(values), offsets_from_zero(values), out)
+    if null is not None and values.null_count:
+        out[~flags(pc.is_valid(values))] = null
     return out
 
 
