@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from feedgen import catalog, issues, pipeline, publish
-from feedgen.config import CATALOG_COLUMNS, FeedgenConfig, SourceConfig
+from feedgen.config import (
+    CATALOG_COLUMNS,
+    CHUNK_ROWS,
+    CHUNK_ROWS_SEVERAL_FORMATS,
+    FeedgenConfig,
+    SourceConfig,
+)
 from feedgen.errors import ConfigError, PublishError
 from feedgen.platforms import LABELS
 from feedgen.sources import read_chunks
@@ -57,6 +63,21 @@ class FeedJob:
     max_shrink: float = 0.2
     #: worker threads for cleaning, checking and serialising (None: one per core; 1: all in this thread)
     jobs: int | None = None
+
+    def read_from(self) -> SourceConfig:
+        """The source as the build reads it: with no ``chunk_size`` set, chunks of 40,000 rows for one
+        format and of 20,000 for several.
+
+        Each worker thread holds its chunk's columns and, in turn, each format's rows; the larger
+        chunks' buffers (over 32 MB) also push glibc to keep more freed memory per thread. With all
+        five formats at 500,000 products, 40,000-row chunks peaked at 593-602 MB and 20,000-row chunks
+        at 384-410 MB, in the same time (3.7-4.1 s against 3.7-4.1 s). One format alone is faster in
+        the larger chunks (``meta-csv``: 1.30-1.61 s against 1.34-1.73 s) and peaks at about 540 MB.
+        """
+        if "chunk_size" in self.source.model_fields_set:
+            return self.source
+        rows = CHUNK_ROWS if len(self.formats) <= 1 else CHUNK_ROWS_SEVERAL_FORMATS
+        return self.source.model_copy(update={"chunk_size": rows})
 
     @classmethod
     def from_config(cls, config: FeedgenConfig, out: Path | None = None) -> FeedJob:
@@ -195,7 +216,7 @@ def run(
             rejects=rejects_file is not None,
         )
         sinks = pipeline.Sinks(writers, rejects_file)
-        chunks = read_chunks(job.source, CATALOG_COLUMNS, job.columns)
+        chunks = read_chunks(job.read_from(), CATALOG_COLUMNS, job.columns)
         with pipeline.lean_memory():
             for result in pipeline.results(chunks, plan, sinks, job.jobs):  # rows written by then
                 _tally(report, label_values, result)

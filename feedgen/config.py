@@ -87,6 +87,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: rows per chunk when a source does not set ``chunk_size`` (see ``feedgen.build.FeedJob.read_from``)
+CHUNK_ROWS = 40_000
+#: the same for a feed build of several formats
+CHUNK_ROWS_SEVERAL_FORMATS = 20_000
+
+
 class SourceConfig(_Strict):
     """Where a table comes from: a CSV/Parquet file, or a SQL table or query via a SQLAlchemy URL."""
 
@@ -101,7 +107,14 @@ class SourceConfig(_Strict):
     )
     encoding: str = Field("utf-8", description="Text encoding of a CSV file.")
     delimiter: str = Field(",", description="Field delimiter of a CSV file.")
-    chunk_size: int = Field(40_000, gt=0, description="Rows per chunk; memory stays bounded by this.")
+    chunk_size: int = Field(
+        CHUNK_ROWS,
+        gt=0,
+        description=(
+            "Rows per chunk; memory stays bounded by this. A feed build of several formats takes "
+            f"{CHUNK_ROWS_SEVERAL_FORMATS:,} when it is not set."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceConfig:

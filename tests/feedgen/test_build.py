@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,12 +12,14 @@ import pytest
 from lxml import etree
 
 from feedgen import build, publish
+from feedgen.config import SourceConfig, load_config
 from feedgen.errors import GuardError, PublishError
 from feedgen.writers import FORMATS, filename_of
 from tests.feedgen.helpers import feed_job
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden" / "small"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "demo"
 AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
 G = "{http://base.google.com/ns/1.0}"
 
@@ -100,6 +103,41 @@ def test_chunking_does_not_change_output(tmp_path: Path) -> None:
     build.run(job(tmp_path / "many", chunk_size=3), as_of=AS_OF)
     for name in [*(filename_of(f) for f in FORMATS), build.REJECTS_NAME]:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "many" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize(
+    ("formats", "rows"),
+    [(("meta-csv",), 40_000), (("google-xml",), 40_000), (("meta-csv", "meta-xml"), 20_000)],
+)
+def test_chunks_default_to_fewer_rows_for_several_formats(
+    tmp_path: Path, formats: tuple[str, ...], rows: int
+) -> None:
+    unset = replace(job(tmp_path), source=SourceConfig(path=DATA / "small_catalog.csv"), formats=formats)
+    assert unset.read_from().chunk_size == rows
+    assert unset.read_from().path == unset.source.path
+
+
+def test_a_chunk_size_that_is_set_is_kept(tmp_path: Path) -> None:
+    assert job(tmp_path, chunk_size=40_000).read_from().chunk_size == 40_000  # all five formats
+    assert job(tmp_path, chunk_size=7).read_from().chunk_size == 7
+    loaded = load_config(FIXTURES / "retarget.yaml")  # sets no chunk_size
+    assert build.FeedJob.from_config(loaded).read_from().chunk_size == 20_000
+
+
+def test_the_build_reads_in_the_chunks_read_from_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    real = build.read_chunks
+
+    def spy(source: SourceConfig, *args: object) -> object:
+        seen.append(source.chunk_size)
+        return real(source, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(build, "read_chunks", spy)
+    unset = replace(job(tmp_path), source=SourceConfig(path=DATA / "small_catalog.csv"))
+    build.run(unset, as_of=AS_OF)
+    assert seen == [20_000]
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
