@@ -82,6 +82,8 @@ class Sinks:
     writers: dict[str, FeedWriter]
     rejects: IO[str] | None = None
     turns: Turns = field(default_factory=Turns)
+    #: the buffers the formats' rows are made in, each worker thread's reused chunk after chunk
+    spares: text.SpareBuffers = field(default_factory=text.SpareBuffers)
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ def _process(
         columns = validate.columns(clean, PLATFORMS[platform], plan.labels, shared)
         table = writer_class(formats[0]).table(columns)
         for fmt in formats:
-            pieces, count = writer_class(fmt).encode_table(table, keep)
+            pieces, count = writer_class(fmt).encode_table(table, keep, sinks.spares)
             sinks.turns.take(fmt, index, partial(sinks.writers[fmt].write_encoded, pieces, count))
             del pieces  # one format's bytes in memory at a time
     merged = issues.concat(chunk_issues)

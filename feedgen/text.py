@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import html
+import threading
 import unicodedata
+import weakref
 from collections.abc import Callable
 from html.entities import html5
 
@@ -458,8 +460,36 @@ def heap_buffer(size: int) -> pa.Buffer:
     Arrow's jemalloc pool (``pipeline.lean_memory``) gets every allocation of 8 MB or more fresh from
     the system and gives it back when freed, so each chunk's buffer is faulted in page by page again
     (about 2 us a 4 KB page on this VM: 11 ms for 20 MB). The C heap keeps such a buffer, once freed,
-    for the next one (glibc raises its mmap threshold to the size freed, up to 32 MB)."""
+    for the next one (glibc raises its mmap threshold to the size freed, up to 32 MB); a buffer larger
+    than that is mapped afresh each time, so ``SpareBuffers`` keeps such ones."""
     return pa.py_buffer(np.empty(size, dtype=np.uint8))
+
+
+class SpareBuffers:
+    """``heap_buffer`` for buffers made again and again on the same threads (a chunk's feed rows): each
+    thread's last buffer is given again once nothing refers to it, when it is large enough.
+
+    A chunk's rows take more than 32 MB, which glibc maps afresh for each chunk and the kernel zeroes
+    a huge page at a time: 8% of a ``meta-csv`` build's CPU went to that. One spare per thread, held
+    as long as this object: a build makes one and drops it at its end.
+    """
+
+    def __init__(self) -> None:
+        """No spare yet on any thread."""
+        self._local = threading.local()
+
+    def __call__(self, size: int) -> pa.Buffer:
+        """A writable buffer of ``size`` bytes: this thread's spare when it is free and large enough,
+        else a new one (with an eighth more room, as the next chunk's rows may take a little more)."""
+        local = self._local
+        spare: np.ndarray | None = getattr(local, "spare", None)
+        given: weakref.ref[np.ndarray] | None = getattr(local, "given", None)
+        if spare is None or len(spare) < size or (given is not None and given() is not None):
+            spare = np.empty(size + size // 8, dtype=np.uint8)
+            local.spare = spare
+        view = spare[:size]  # alive as long as the buffer given (or a slice of it) is
+        local.given = weakref.ref(view)
+        return pa.py_buffer(view)
 
 
 def data_bytes(values: pa.Array) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from feedgen.writers.base import CSV_QUOTED, TSV_FLAT, FeedWriter, rows
+from feedgen.writers.base import CSV_QUOTED, TSV_FLAT, Allocate, FeedWriter, rows
 
 
 class CsvWriter(FeedWriter):
@@ -19,9 +19,9 @@ class CsvWriter(FeedWriter):
         return (",".join(self.fields) + "\n").encode()
 
     @classmethod
-    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
+    def _encode_rows(cls, table: pa.Table, allocate: Allocate) -> tuple[pa.Buffer, np.ndarray]:
         layout = [(b'"' if k == 0 else b',"', b'"', CSV_QUOTED, False) for k in range(table.num_columns)]
-        return rows(table, layout, b"", b"\n")
+        return rows(table, layout, b"", b"\n", allocate)
 
 
 class TsvWriter(FeedWriter):
@@ -31,6 +31,6 @@ class TsvWriter(FeedWriter):
         return ("\t".join(self.fields) + "\n").encode()
 
     @classmethod
-    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
+    def _encode_rows(cls, table: pa.Table, allocate: Allocate) -> tuple[pa.Buffer, np.ndarray]:
         layout = [(b"" if k == 0 else b"\t", b"", TSV_FLAT, False) for k in range(table.num_columns)]
-        return rows(table, layout, b"", b"\n")
+        return rows(table, layout, b"", b"\n", allocate)

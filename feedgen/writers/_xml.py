@@ -8,7 +8,8 @@ import numpy as np
 import pyarrow as pa
 
 from feedgen.errors import PublishError
-from feedgen.writers.base import XML_ELEMENT, FeedWriter, rows
+from feedgen.text import heap_buffer
+from feedgen.writers.base import XML_ELEMENT, Allocate, FeedWriter, rows
 
 G_NS: Final = "http://base.google.com/ns/1.0"
 #: Meta and Google both refuse a feed with a line longer than this; each item is one line
@@ -28,7 +29,7 @@ def escape_text(text: str) -> str:
     return text
 
 
-def items(table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
+def items(table: pa.Table, allocate: Allocate = heap_buffer) -> tuple[pa.Buffer, np.ndarray]:
     """Every row of a table of string columns as one ``<item>`` line: an element per non-empty value
     (a field of ``REPEATED`` gets one per comma-separated value), escaped as ``escape_text`` escapes.
     Returns the lines end to end and each one's length."""
@@ -36,7 +37,7 @@ def items(table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
         (f"<g:{name}>".encode(), f"</g:{name}>".encode(), XML_ELEMENT, name in REPEATED)
         for name in table.column_names
     ]
-    return rows(table, layout, b"<item>", b"</item>\n")
+    return rows(table, layout, b"<item>", b"</item>\n", allocate)
 
 
 class RssWriter(FeedWriter):
@@ -58,8 +59,8 @@ class RssWriter(FeedWriter):
         return b"</channel></rss>\n"
 
     @classmethod
-    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
-        data, lengths = items(table)
+    def _encode_rows(cls, table: pa.Table, allocate: Allocate) -> tuple[pa.Buffer, np.ndarray]:
+        data, lengths = items(table, allocate)
         cls._check_lines(lengths, table)
         return data, lengths
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import ClassVar, Final, Protocol, Self, TypeAlias
@@ -15,6 +15,9 @@ import pyarrow as pa
 from feedgen import _speedups
 from feedgen.platforms import PLATFORMS
 from feedgen.text import data_bytes, heap_buffer, offsets_from_zero, to_arrow
+
+#: makes a writable buffer of a given size: ``text.heap_buffer``, or a ``text.SpareBuffers``
+Allocate: TypeAlias = Callable[[int], pa.Buffer]
 
 #: every column travels as large_string so that a big chunk never overflows 32-bit offsets
 STR = pa.large_string()
@@ -70,12 +73,15 @@ class FeedWriter(ABC):
         return cls.encode_table(cls.table(df), keep)
 
     @classmethod
-    def encode_table(cls, table: pa.Table, keep: np.ndarray | None = None) -> tuple[Pieces, int]:
-        """``encode`` for a chunk already checked and turned into Arrow by ``table``."""
+    def encode_table(
+        cls, table: pa.Table, keep: np.ndarray | None = None, allocate: Allocate = heap_buffer
+    ) -> tuple[Pieces, int]:
+        """``encode`` for a chunk already checked and turned into Arrow by ``table``; the rows' buffer
+        comes from ``allocate``."""
         count = table.num_rows if keep is None else int(np.count_nonzero(keep))
         if not count:
             return [], count
-        data, lengths = cls._encode_rows(table)
+        data, lengths = cls._encode_rows(table, allocate)
         if keep is None or count == table.num_rows:
             return [data.slice(0, int(lengths.sum()))], count
         return [kept_rows(data, lengths, keep, in_place=True)], count
@@ -115,9 +121,9 @@ class FeedWriter(ABC):
 
     @classmethod
     @abstractmethod
-    def _encode_rows(cls, table: pa.Table) -> tuple[pa.Buffer, np.ndarray]:
+    def _encode_rows(cls, table: pa.Table, allocate: Allocate) -> tuple[pa.Buffer, np.ndarray]:
         """Serialise one non-empty chunk of checked string columns: the bytes (the rows end to end from
-        the start of a mutable buffer of the writer's own, which may go on after them), and each row's
+        the start of a mutable buffer from ``allocate``, which may go on after them), and each row's
         length."""
 
     @classmethod
@@ -156,17 +162,19 @@ TSV_FLAT: Final = 2  # every value, a tab, CR, LF or CRLF as one space
 Layout: TypeAlias = "list[tuple[bytes, bytes, int, bool]]"
 
 
-def rows(table: pa.Table, layout: Layout, row_open: bytes, row_close: bytes) -> tuple[pa.Buffer, np.ndarray]:
+def rows(
+    table: pa.Table, layout: Layout, row_open: bytes, row_close: bytes, allocate: Allocate = heap_buffer
+) -> tuple[pa.Buffer, np.ndarray]:
     """Each row of a table of strings as one line, by one compiled pass (``_speedups.rows``):
     ``row_open``, each column's value as its ``layout`` entry writes it, then ``row_close``.
-    Returns the lines end to end (in a mutable buffer from the C heap, ``text.heap_buffer``, with some
-    scratch room after them) and each one's length."""
+    Returns the lines end to end (in a mutable buffer from ``allocate``, with some scratch room after
+    them) and each one's length."""
     fields = []
     for col, (before, after, kind, repeated) in zip(table.columns, layout, strict=True):
         values = to_arrow(col)
         fields.append((data_bytes(values), offsets_from_zero(values), before, after, kind, repeated))
     lengths = np.empty(table.num_rows, dtype=np.int64)
-    return _speedups.rows(fields, row_open, row_close, lengths, heap_buffer), lengths
+    return _speedups.rows(fields, row_open, row_close, lengths, allocate), lengths
 
 
 def kept_rows(data: pa.Buffer, lengths: np.ndarray, keep: np.ndarray, in_place: bool = False) -> pa.Buffer:

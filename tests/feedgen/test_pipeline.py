@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from feedgen import build, catalog, issues, pipeline, validate
+from feedgen import build, catalog, issues, pipeline, text, validate
 from feedgen.config import CATALOG_COLUMNS
 from feedgen.errors import PublishError
 from feedgen.platforms import PLATFORMS
@@ -130,6 +130,26 @@ def test_results_keep_input_order_and_find_duplicates_across_chunks() -> None:
     assert sum(r.platforms["meta"].rejected_by_reason["id:duplicate_id"] for r in results) == 23
     lines = fh.getvalue().decode().splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == [f'"SKU-{i}"' for i in range(7)]
+
+
+def test_each_formats_rows_are_made_in_the_sinks_spare_buffers() -> None:
+    rows = chunk(*({"id": f"SKU-{i}"} for i in range(12)))
+    parts = [rows.iloc[i : i + 4].reset_index(drop=True) for i in range(0, 12, 4)]
+    plan = pipeline.ChunkPlan(
+        ctx=catalog.CleanContext(currency="JPY", as_of=AS_OF),
+        formats=("meta-csv", "google-xml"),
+        country="JP",
+    )
+    asked: list[int] = []
+
+    class Counted(text.SpareBuffers):
+        def __call__(self, size: int) -> pa.Buffer:
+            asked.append(size)
+            return super().__call__(size)
+
+    writers = {fmt: writer_class(fmt)(io.BytesIO(), CHANNEL) for fmt in plan.formats}
+    list(pipeline.results(parts, plan, pipeline.Sinks(writers, spares=Counted()), jobs=1))
+    assert len(asked) == len(parts) * len(plan.formats)
 
 
 @pytest.mark.parametrize("jobs", [2, 3])

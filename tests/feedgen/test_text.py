@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import html
+import threading
 import unicodedata
 from html.entities import html5
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -258,6 +260,47 @@ def test_clean_text_is_nfc_after_entities_and_tags(raw: str, expected: str) -> N
     cleaned = text.clean_text(pa.array([raw]), html_allowed=True, keep_lines=True)[0].as_py()
     assert cleaned == expected
     assert cleaned == unicodedata.normalize("NFC", cleaned)
+
+
+def test_spare_buffers_give_a_thread_its_freed_buffer_again() -> None:
+    spares = text.SpareBuffers()
+    first = spares(1000)
+    address = first.address
+    assert (first.size, first.is_mutable) == (1000, True)
+    del first
+    again = spares(900)  # smaller fits too
+    assert (again.address, again.size) == (address, 900)
+    del again
+    larger = spares(1200)  # more than the spare holds (1000 and an eighth): a new one
+    assert larger.address != address and larger.size == 1200
+
+
+def test_spare_buffers_never_give_a_buffer_still_referred_to() -> None:
+    spares = text.SpareBuffers()
+    held = spares(64)
+    np.frombuffer(held, dtype=np.uint8)[:] = ord("x")
+    part = held.slice(8, 8)
+    del held  # the slice keeps it
+    other = spares(64)
+    assert other.address != part.address - 8
+    np.frombuffer(other, dtype=np.uint8)[:] = ord("y")
+    assert part.to_pybytes() == b"x" * 8
+    address = other.address
+    del other
+    assert spares(64).address == address  # the newer one is the spare now
+
+
+def test_spare_buffers_are_per_thread() -> None:
+    spares = text.SpareBuffers()
+    mine = spares(100)
+    address = mine.address
+    del mine
+    theirs: list[int] = []
+    worker = threading.Thread(target=lambda: theirs.append(spares(100).address))
+    worker.start()
+    worker.join()
+    assert theirs[0] != address  # the other thread made its own
+    assert spares(100).address == address
 
 
 @pytest.mark.parametrize("size", [0, 1, 9 << 20])
