@@ -447,8 +447,12 @@ def value_offsets(values: pa.Array) -> np.ndarray:
 
 def offsets_from_zero(values: pa.Array) -> np.ndarray:
     """``value_offsets`` as int64 counted from the first value's start: the offsets the compiled
-    passes (``_speedups``) take beside ``data_bytes``."""
-    offsets = value_offsets(values).astype(np.int64)
+    passes (``_speedups``) take beside ``data_bytes``. Not to be written to: when they start at 0, as
+    most do, they are a large_string array's own offsets, not a copy."""
+    offsets = value_offsets(values)
+    if offsets.dtype == np.int64 and offsets[0] == 0:
+        return offsets
+    offsets = offsets.astype(np.int64)
     offsets -= offsets[0]
     return offsets
 

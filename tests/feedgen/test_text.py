@@ -262,6 +262,18 @@ def test_clean_text_is_nfc_after_entities_and_tags(raw: str, expected: str) -> N
     assert cleaned == unicodedata.normalize("NFC", cleaned)
 
 
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+def test_offsets_from_zero_count_from_the_first_value_and_copy_only_when_they_must(kind: pa.DataType) -> None:
+    whole = pa.array(["ab", "", "cde", "f"], kind)
+    sliced = whole.slice(1, 3)
+    assert text.offsets_from_zero(whole).tolist() == [0, 2, 2, 5, 6]
+    assert text.offsets_from_zero(sliced).tolist() == [0, 0, 3, 4]
+    own = np.frombuffer(whole.buffers()[1], dtype=np.int64 if kind == pa.large_string() else np.int32)
+    assert np.shares_memory(text.offsets_from_zero(whole), own) == (kind == pa.large_string())
+    assert not np.shares_memory(text.offsets_from_zero(sliced), own)
+    assert whole.to_pylist() == ["ab", "", "cde", "f"]  # left as it was
+
+
 def test_spare_buffers_give_a_thread_its_freed_buffer_again() -> None:
     spares = text.SpareBuffers()
     first = spares(1000)
