@@ -1304,6 +1304,71 @@ static PyObject *gtins(PyObject *Py_UNUSED(self), PyObject *args) {
     return each_value(args, "gtins", 1, gtin_into, NULL);
 }
 
+/* ---- seen -------------------------------------------------------------------------------- */
+
+/* the slot marker of an empty slot; a hash equal to it is stored as EMPTY_STAND_IN */
+#define EMPTY 0ULL
+#define EMPTY_STAND_IN 0x9e3779b97f4a7c15ULL
+
+PyDoc_STRVAR(seen_doc,
+    "seen(hashes, present, table, out) -> int\n\n"
+    "For each of ``hashes`` (uint64, n) where ``present`` (n bytes) is 1, in order: 1 in ``out`` (n\n"
+    "bytes) when ``table`` holds it already, else 0 and it goes into ``table``; 0 in ``out`` where\n"
+    "``present`` is 0. ``table``: uint64, a power of two of slots, 0 for an empty one; the hashes\n"
+    "are taken as they are, so they must be spread, as hash64's are. Returns how many hashes went\n"
+    "in; raises ValueError when one finds no slot (keep the table at most half full).");
+
+static PyObject *seen(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer hashes, present, table, out;
+    if (!PyArg_ParseTuple(args, "y*y*w*w*", &hashes, &present, &table, &out))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = hashes.len / 8, slots = table.len / 8, added = 0;
+    if (hashes.len % 8 || present.len != n || out.len != n) {
+        PyErr_SetString(PyExc_ValueError, "seen: hashes, present and out must hold as many items");
+        goto done;
+    }
+    if (slots < 2 || (slots & (slots - 1)) || table.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "seen: table must be a power of two of 8-byte slots");
+        goto done;
+    }
+    const uint64_t *h = hashes.buf;
+    const uint8_t *p = present.buf;
+    uint64_t *t = table.buf;
+    uint8_t *o = out.buf;
+    uint64_t mask = (uint64_t)slots - 1;
+    int full = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && !full; i++) {
+        o[i] = 0;
+        if (!p[i])
+            continue;
+        uint64_t key = h[i] == EMPTY ? EMPTY_STAND_IN : h[i], at = key & mask;
+        Py_ssize_t probes = 0; /* linear probing, never more than once round the table */
+        while (t[at] != EMPTY && t[at] != key && ++probes < slots)
+            at = (at + 1) & mask;
+        if (t[at] == key)
+            o[i] = 1;
+        else if (t[at] == EMPTY) {
+            t[at] = key;
+            added++;
+        } else
+            full = 1;
+    }
+    Py_END_ALLOW_THREADS
+    if (full) {
+        PyErr_SetString(PyExc_ValueError, "seen: table full; give a larger one");
+        goto done;
+    }
+    result = PyLong_FromSsize_t(added);
+done:
+    PyBuffer_Release(&hashes);
+    PyBuffer_Release(&present);
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 PyDoc_STRVAR(work_doc,
     "work(data, offsets, out) -> None\n\n"
     "For each value (``data`` the bytes, ``offsets`` int64, n + 1, from 0), 1 in ``out`` (n bytes) where\n"
@@ -1332,6 +1397,7 @@ static PyMethodDef methods[] = {
     {"gtins", gtins, METH_VARARGS, gtins_doc},
     {"price_texts", price_texts, METH_VARARGS, price_texts_doc},
     {"url_lists", url_lists, METH_VARARGS, url_lists_doc},
+    {"seen", seen, METH_VARARGS, seen_doc},
     {NULL, NULL, 0, NULL},
 };
 

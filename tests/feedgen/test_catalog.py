@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum import ean
 
-from feedgen import catalog, text
+from feedgen import _speedups, catalog, text
 from tests.feedgen.helpers import chunk
 
 CTX = catalog.CleanContext(
@@ -195,8 +196,43 @@ def test_id_tracker_over_many_chunks_matches_a_set() -> None:
         assert list(got.index) == list(range(100, 100 + size))
         assert got.dtype == bool
         assert list(got) == expected
-    assert len(tracker._seen) == len(seen)
-    assert np.all(np.diff(tracker._seen.astype(object)) > 0)  # kept sorted, no repeats
+    assert len(tracker) == len(seen)
+    assert np.count_nonzero(tracker._table) == len(seen)  # each id once
+
+
+def test_id_tracker_grows_its_table_and_keeps_what_it_saw() -> None:
+    tracker = catalog.IdTracker()
+    start = len(tracker._table)
+    for part in range(5):  # 150,000 ids: the table doubles more than once
+        ids = pd.Series([f"SKU-{part}-{i}" for i in range(30_000)], dtype="str")
+        assert not tracker.duplicates(ids).any()
+        assert 2 * len(tracker) <= len(tracker._table)
+    assert len(tracker) == 150_000 and len(tracker._table) >= 4 * start
+    again = pd.Series([f"SKU-{part}-{i}" for part in range(5) for i in (0, 29_999)] + ["new"], dtype="str")
+    assert list(tracker.duplicates(again)) == [True] * 10 + [False]
+
+
+def test_seen_marks_repeats_in_order_and_skips_absent_rows() -> None:
+    hashes = np.array([5, 0, 5, 9, 0, 7, 7], dtype=np.uint64)  # 0 is a hash like any other
+    present = np.array([1, 1, 1, 1, 1, 0, 1], dtype=np.uint8)
+    table = np.zeros(16, dtype=np.uint64)
+    out = np.empty(len(hashes), dtype=np.uint8)
+    assert _speedups.seen(hashes, present, table, out) == 4  # 5, 0, 9 and the present 7
+    assert out.tolist() == [0, 0, 1, 0, 1, 0, 0]
+    assert _speedups.seen(hashes, present, table, out) == 0
+    assert out.tolist() == [1, 1, 1, 1, 1, 0, 1]
+
+
+def test_seen_refuses_a_full_table_and_bad_shapes() -> None:
+    table = np.zeros(4, dtype=np.uint64)
+    out = np.empty(5, dtype=np.uint8)
+    with pytest.raises(ValueError, match="table full"):
+        _speedups.seen(np.arange(1, 6, dtype=np.uint64), np.ones(5, dtype=np.uint8), table, out)
+    assert sorted(table.tolist()) == [1, 2, 3, 4]  # what fitted went in
+    with pytest.raises(ValueError, match="power of two"):
+        _speedups.seen(np.ones(1, np.uint64), np.ones(1, np.uint8), np.zeros(6, np.uint64), out[:1])
+    with pytest.raises(ValueError, match="as many items"):
+        _speedups.seen(np.ones(2, np.uint64), np.ones(1, np.uint8), np.zeros(8, np.uint64), out[:2])
 
 
 def _gtin_reference(value: str) -> bool:
