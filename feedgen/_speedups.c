@@ -155,8 +155,32 @@ static inline int row_has_work(const uint8_t *data, Py_ssize_t len, Py_ssize_t s
     return stop > start && (data[start] <= SP || data[stop - 1] <= SP || *next < stop);
 }
 
-/* The index of the common entity spelled at data[r:end], or -1. */
+/* len_mask[s]: the first s bytes of an 8-byte word loaded by memcpy, whatever the byte order */
+static uint64_t len_mask[9];
+
+static void init_masks(void) {
+    for (int s = 0; s <= 8; s++) {
+        uint8_t bytes[8];
+        for (int i = 0; i < 8; i++)
+            bytes[i] = i < s ? 0xFF : 0;
+        memcpy(&len_mask[s], bytes, 8);
+    }
+}
+
+/* The index of the common entity spelled at data[r:end], or -1. With 8 bytes to read, one load
+ * compared with each name under its length's mask (names are at most 8 bytes, in 8-byte slots);
+ * memcmp calls took 3.6% of this pass before. */
 static Py_ssize_t entity_at(const uint8_t *data, Py_ssize_t r, Py_ssize_t end, const Tables *t) {
+    if (r + 8 <= end) {
+        uint64_t word, name;
+        memcpy(&word, data + r, 8);
+        for (Py_ssize_t k = 0; k < t->count; k++) {
+            memcpy(&name, t->names + 8 * k, 8);
+            if (((word ^ name) & len_mask[t->name_len[k]]) == 0)
+                return k;
+        }
+        return -1;
+    }
     for (Py_ssize_t k = 0; k < t->count; k++) {
         Py_ssize_t size = t->name_len[k];
         /* the byte after "&" first: most names differ there, and no call is made for them */
@@ -1412,5 +1436,6 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__speedups(void) {
     init_bytes();
     init_xml();
+    init_masks();
     return PyModule_Create(&module);
 }

@@ -125,6 +125,20 @@ def test_unescape_equals_html_unescape_on_descriptions(values: list[str], start:
 @pytest.mark.parametrize(
     "raw",
     [
+        "a &ampersand b",  # "&amp" without ";" decodes, and "e" stays: one byte short of "&amp;"
+        "x &copy2024 &reg;d &hellip;&hellip;&trade;",
+        "&quot;q&quot; &lt;&gt;&amp;&#39;",  # one after another, each with 8 bytes or more after it
+        "tail &mdash;",  # fewer than 8 bytes from "&" to the end
+        "&frac12",
+    ],
+)
+def test_common_entities_decode_as_html_unescape_does(raw: str) -> None:
+    assert run([raw]) == [html.unescape(raw)]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
         "&&#110;ot;",  # the first "&" stays: decoding "&#110;" must not make "&not;"
         "&amp;#38; &#38;amp; &amp;lt; &#x26;lt;",  # decoded "&" is never decoded again
         "&#x&#x32;6; &#&#51;8;",
