@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -209,6 +211,42 @@ def _call(
         np.empty(n, dtype=bool),
         np.empty(n, dtype=bool),
     )
+
+
+def _refusals(data: bytes, offsets: list[int]) -> list[str]:
+    """What each compiled pass that takes (data, offsets) says when it refuses them."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    off = np.array(offsets, dtype=np.int64)
+    n = len(offsets) - 1
+    fields = [(buf, np.zeros(n + 1, np.int64), b"", b"", 1, False), (buf, off, b",", b"", 1, False)]
+    per_value = (_speedups.hash64, _speedups.urls, _speedups.work, _speedups.commas, _speedups.gtins)
+    minor, status = np.empty(n, np.int64), np.empty(n, np.uint8)
+    calls = [
+        *(partial(each, buf, off, np.empty(8 * n, dtype=np.uint8)) for each in per_value),
+        partial(_speedups.prices, buf, off, np.zeros(n, np.int64), minor, status),
+        partial(_speedups.rows, fields, b"", b"\n", np.empty(n, np.int64), text.heap_buffer),
+    ]
+    messages = []
+    for call in calls:
+        with pytest.raises(ValueError) as caught:
+            call()
+        messages.append(str(caught.value))
+    return messages
+
+
+@pytest.mark.parametrize(
+    ("data", "offsets", "problem"),
+    [
+        (b"abc", [0, 2, 1, 3], "decrease"),
+        (b"ab", [0, 1, 3], "outside data"),
+        (b"ab", [1, 2, 2], "outside data"),
+    ],
+)
+def test_every_pass_refuses_offsets_that_decrease_or_leave_the_data(
+    data: bytes, offsets: list[int], problem: str
+) -> None:
+    messages = _refusals(data, offsets)
+    assert len(messages) == 7 and all(problem in message for message in messages), messages
 
 
 def test_the_compiled_pass_refuses_buffers_it_would_overrun() -> None:
