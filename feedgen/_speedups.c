@@ -950,6 +950,79 @@ done:
     return result;
 }
 
+/* ---- splice -------------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(splice_doc,
+    "splice(data, offsets, rows, new_data, new_offsets, out, out_offsets) -> int\n\n"
+    "A column of n values (``data`` the bytes, ``offsets`` int64, n + 1, from 0) with the values at\n"
+    "``rows`` (int64, ascending, distinct) replaced by the values of ``new_data`` / ``new_offsets``\n"
+    "(as many, in order): the bytes into ``out`` and the n + 1 offsets into ``out_offsets``. The rows\n"
+    "between two replaced ones are copied in one go. Returns the bytes written.");
+
+static PyObject *splice(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer data, offsets, rows, new_data, new_offsets, out, out_offsets;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*w*", &data, &offsets, &rows, &new_data, &new_offsets, &out,
+                          &out_offsets))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = offsets.len / 8 - 1, m = rows.len / 8, size = 0;
+    const int64_t *off = offsets.buf, *at = rows.buf, *noff = new_offsets.buf;
+    const char *problem = NULL;
+    if (n < 0 || new_offsets.len != 8 * (m + 1) || out_offsets.len < 8 * (n + 1)) {
+        PyErr_SetString(PyExc_ValueError, "splice: offsets need n + 1 entries, new_offsets one per row and one");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    problem = offsets_problem(off, n, data.len);
+    if (!problem)
+        problem = offsets_problem(noff, m, new_data.len);
+    for (Py_ssize_t k = 0; k < m && !problem; k++)
+        if (at[k] < 0 || at[k] >= n || (k && at[k] <= at[k - 1]))
+            problem = "splice: rows must ascend, each within the column";
+    if (!problem) { /* the size first: out must hold it */
+        size = off[n] + noff[m];
+        for (Py_ssize_t k = 0; k < m; k++)
+            size -= off[at[k] + 1] - off[at[k]];
+        if (size > out.len)
+            problem = "splice: out too small";
+    }
+    if (!problem) {
+        const uint8_t *src = data.buf, *rep = new_data.buf;
+        uint8_t *w = out.buf;
+        int64_t *woff = out_offsets.buf, shift = 0; /* how much later a kept row's bytes land */
+        Py_ssize_t from = 0; /* the first row of the run not yet copied */
+        for (Py_ssize_t k = 0; k <= m; k++) {
+            Py_ssize_t to = k < m ? at[k] : n; /* the run of kept rows: from .. to - 1 */
+            memcpy(w + off[from] + shift, src + off[from], (size_t)(off[to] - off[from]));
+            for (Py_ssize_t i = from; i < to; i++)
+                woff[i] = off[i] + shift;
+            if (k == m)
+                break;
+            int64_t len = noff[k + 1] - noff[k];
+            woff[to] = off[to] + shift;
+            memcpy(w + woff[to], rep + noff[k], (size_t)len);
+            shift += len - (off[to + 1] - off[to]);
+            from = to + 1;
+        }
+        woff[n] = off[n] + shift;
+    }
+    Py_END_ALLOW_THREADS
+    if (problem) {
+        PyErr_SetString(PyExc_ValueError, problem);
+        goto done;
+    }
+    result = PyLong_FromSsize_t(size);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&new_data);
+    PyBuffer_Release(&new_offsets);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&out_offsets);
+    return result;
+}
+
 /* ---- passes over each value ------------------------------------------------------------------ */
 
 /* What a pass makes of one value: written to out, the i-th of items of a fixed size. */
@@ -1449,6 +1522,7 @@ static PyMethodDef methods[] = {
     {"price_texts", price_texts, METH_VARARGS, price_texts_doc},
     {"url_lists", url_lists, METH_VARARGS, url_lists_doc},
     {"seen", seen, METH_VARARGS, seen_doc},
+    {"splice", splice, METH_VARARGS, splice_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -53,3 +53,13 @@ def price_texts(
 ) -> int: ...
 def url_lists(data: np.ndarray, offsets: np.ndarray, out: np.ndarray, /) -> None: ...
 def seen(hashes: np.ndarray, present: np.ndarray, table: np.ndarray, out: np.ndarray, /) -> int: ...
+def splice(
+    data: np.ndarray,
+    offsets: np.ndarray,
+    rows: np.ndarray,
+    new_data: np.ndarray,
+    new_offsets: np.ndarray,
+    out: np.ndarray,
+    out_offsets: np.ndarray,
+    /,
+) -> int: ...

@@ -605,7 +605,29 @@ def _on_rows(values: pa.Array, rows: np.ndarray, fn: Callable[[pa.Array], pa.Arr
 
 
 def replace_rows(values: pa.Array, rows: np.ndarray, replacements: pa.Array) -> pa.Array:
-    """``values`` with the given rows (sorted, distinct) replaced by ``replacements``, in order."""
+    """``values`` with the given rows (sorted, distinct) replaced by ``replacements``, in order.
+
+    Large strings without nulls (every column of a chunk) by one compiled pass (``_speedups.splice``)
+    without the GIL; anything else by Arrow's ``replace_with_mask``, which took about 0.8 ms a call
+    on a 40,000-row chunk, five calls a chunk."""
+    if (
+        isinstance(values, pa.Array)
+        and isinstance(replacements, pa.Array)
+        and values.type == pa.large_string()
+        and replacements.type == pa.large_string()
+        and not values.null_count
+        and not replacements.null_count
+    ):
+        offsets = offsets_from_zero(values)
+        new_offsets = offsets_from_zero(replacements)
+        out = np.empty(max(int(offsets[-1] + new_offsets[-1]), 1), dtype=np.uint8)
+        out_offsets = np.empty(len(values) + 1, dtype=np.int64)
+        at = np.ascontiguousarray(rows, dtype=np.int64)
+        size = _speedups.splice(
+            data_bytes(values), offsets, at, data_bytes(replacements), new_offsets, out, out_offsets
+        )
+        buffers = [None, pa.py_buffer(out_offsets), pa.py_buffer(out[:size])]
+        return pa.Array.from_buffers(pa.large_string(), len(values), buffers)
     mask = np.zeros(len(values), dtype=bool)
     mask[rows] = True
     return pc.replace_with_mask(values, pa.array(mask), replacements)

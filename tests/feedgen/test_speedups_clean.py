@@ -6,6 +6,7 @@ from functools import partial
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -272,3 +273,52 @@ def test_the_compiled_pass_refuses_an_entity_that_would_grow() -> None:
     grown[0] = name_len[0] + 1
     with pytest.raises(ValueError, match="entity 0"):
         _call(b"a &amp; b", [0, 9], tables=(no_reference, names, name_len, chars, grown))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(max_size=6), max_size=30),
+    st.data(),
+    st.integers(min_value=0, max_value=3),
+)
+def test_replace_rows_equals_arrow_replace_with_mask(
+    values: list[str], data: st.DataObject, cut: int
+) -> None:
+    column = pa.array(["pad"] * cut + values, pa.large_string()).slice(cut)  # offsets not from 0
+    rows = sorted(data.draw(st.sets(st.integers(0, max(len(values) - 1, 0)), max_size=len(values))))
+    rows = [row for row in rows if row < len(values)]
+    texts = st.lists(st.text(max_size=6), min_size=len(rows), max_size=len(rows))
+    new = pa.array(data.draw(texts), pa.large_string())
+    mask = np.zeros(len(values), dtype=bool)
+    mask[rows] = True
+    expected = pc.replace_with_mask(column, pa.array(mask, pa.bool_()), new).to_pylist()
+    got = text.replace_rows(column, np.array(rows, dtype=np.int64), new)
+    got.validate(full=True)
+    assert got.to_pylist() == expected
+
+
+def test_splice_refuses_rows_out_of_order_or_range_and_a_short_out() -> None:
+    data = np.frombuffer(b"abcdef", dtype=np.uint8)
+    offsets = np.array([0, 2, 4, 6], dtype=np.int64)
+    new = np.frombuffer(b"XY", dtype=np.uint8)
+
+    def call(rows: list[int], new_offsets: list[int], out_size: int = 16) -> int:
+        return _speedups.splice(
+            data,
+            offsets,
+            np.array(rows, dtype=np.int64),
+            new,
+            np.array(new_offsets, dtype=np.int64),
+            np.empty(out_size, dtype=np.uint8),
+            np.empty(4, dtype=np.int64),
+        )
+
+    assert call([1], [0, 2]) == 6
+    assert call([0, 2], [0, 1, 2]) == 4
+    for rows in ([2, 1], [1, 1], [3], [-1]):
+        with pytest.raises(ValueError, match="ascend"):
+            call(rows, [0] * (len(rows) + 1))
+    with pytest.raises(ValueError, match="new_offsets"):
+        call([1], [0, 1, 2])
+    with pytest.raises(ValueError, match="out too small"):
+        call([1], [0, 2], out_size=5)
