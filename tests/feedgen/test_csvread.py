@@ -164,8 +164,15 @@ def test_chunks_are_chunk_size_rows_and_the_rest(tmp_path: Path) -> None:
     assert [r[0] for r in rows] == [str(k) for k in range(7)]
 
 
+def test_the_buffer_starts_as_large_as_the_file_within_limits() -> None:
+    assert csvread.first_capacity(0) == csvread.first_capacity(100) == csvread.READ
+    assert csvread.first_capacity(3 * csvread.READ) == 3 * csvread.READ + 1
+    assert csvread.first_capacity(10 * csvread.RESERVE) == csvread.RESERVE
+
+
 def test_rows_longer_than_a_read_grow_the_buffer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(csvread, "READ", 5)
+    monkeypatch.setattr(csvread, "RESERVE", 5)  # the buffer starts at 5 bytes
     data = b'"%s",%s,"x""y"\n' % (b"long " * 40, b"z" * 30)
     path = _write(tmp_path, data * 3)
     rows, handover, sizes = _fast(path, NAMES, chunk_size=2)
@@ -242,12 +249,12 @@ def csv_bytes(draw: st.DrawFn) -> bytes:
 def test_the_compiled_reader_gives_only_rows_arrow_gives_the_same(
     tmp_path: Path, data: bytes, chunk_size: int, read: int
 ) -> None:
-    csvread.READ, before = read, csvread.READ
+    (csvread.READ, csvread.RESERVE), before = (read, read), (csvread.READ, csvread.RESERVE)
     try:
         path = _write(tmp_path, data)
         rows, handover, sizes = _fast(path, NAMES, chunk_size)
     finally:
-        csvread.READ = before
+        csvread.READ, csvread.RESERVE = before
     assert all(size == chunk_size for size in sizes[:-1])
     try:
         expected = _arrow(path, NAMES)
