@@ -450,12 +450,17 @@ static const char *offsets_problem(const int64_t *off, Py_ssize_t n, Py_ssize_t 
     return NULL;
 }
 
-/* offsets_problem() for a short table, with the GIL: True when fine, else a ValueError is set. */
-static int offsets_fit(const int64_t *off, Py_ssize_t n, Py_ssize_t data_len) {
-    const char *problem = offsets_problem(off, n, data_len);
+/* A pass's problem found without the GIL, raised as a ValueError once it is back: true when there
+ * was one (the pass then stops). */
+static int raised(const char *problem) {
     if (problem)
         PyErr_SetString(PyExc_ValueError, problem);
-    return problem == NULL;
+    return problem != NULL;
+}
+
+/* offsets_problem() for a short table, with the GIL: True when fine, else a ValueError is set. */
+static int offsets_fit(const int64_t *off, Py_ssize_t n, Py_ssize_t data_len) {
+    return !raised(offsets_problem(off, n, data_len));
 }
 
 static int need(Py_buffer *view, Py_ssize_t bytes, const char *what) {
@@ -552,10 +557,8 @@ static PyObject *clean(PyObject *Py_UNUSED(self), PyObject *args) {
     if (!problem)
         memcpy(dst + pos - run_len, src + run_from, (size_t)run_len);
     Py_END_ALLOW_THREADS
-    if (problem) {
-        PyErr_SetString(PyExc_ValueError, problem);
+    if (raised(problem))
         goto done;
-    }
     result = PyLong_FromSsize_t(pos);
 done:
     for (size_t k = 0; k < sizeof views / sizeof views[0]; k++)
@@ -808,17 +811,12 @@ static PyObject *rows(PyObject *Py_UNUSED(self), PyObject *args) {
                               &f->repeated))
             goto done;
         held = k + 1;
-        const int64_t *off = f->offsets.buf;
         if (f->kind < XML_ELEMENT || f->kind > TSV_FLAT) {
             PyErr_Format(PyExc_ValueError, "unknown field kind %d", f->kind);
             goto done;
         }
         if (f->offsets.len != 8 * (n + 1)) {
             PyErr_SetString(PyExc_ValueError, "field offsets do not match the rows");
-            goto done;
-        }
-        if (off[0] != 0 || off[n] > f->data.len) { /* the rest of offsets_problem() without the GIL, below */
-            PyErr_SetString(PyExc_ValueError, "offsets point outside data (they start at 0)");
             goto done;
         }
         set_special(f);
@@ -837,10 +835,8 @@ static PyObject *rows(PyObject *Py_UNUSED(self), PyObject *args) {
     for (Py_ssize_t k = 0; k < count && !problem; k++)
         bound += field_bound(&fields[k], n);
     Py_END_ALLOW_THREADS
-    if (problem) {
-        PyErr_SetString(PyExc_ValueError, problem);
+    if (raised(problem))
         goto done;
-    }
     PyObject *buffer = PyObject_CallFunction(allocate, "n", bound + SHORT);
     if (!buffer)
         goto done;
@@ -1007,10 +1003,8 @@ static PyObject *splice(PyObject *Py_UNUSED(self), PyObject *args) {
         woff[n] = off[n] + shift;
     }
     Py_END_ALLOW_THREADS
-    if (problem) {
-        PyErr_SetString(PyExc_ValueError, problem);
+    if (raised(problem))
         goto done;
-    }
     result = PyLong_FromSsize_t(size);
 done:
     PyBuffer_Release(&data);
@@ -1054,10 +1048,8 @@ static PyObject *each_value(PyObject *args, const char *name, Py_ssize_t item_si
         for (Py_ssize_t i = 0; i < n; i++)
             fn(src + off[i], off[i + 1] - off[i], out.buf, i);
     Py_END_ALLOW_THREADS
-    if (problem) {
-        PyErr_SetString(PyExc_ValueError, problem);
+    if (raised(problem))
         goto done;
-    }
     result = Py_NewRef(Py_None);
 done:
     PyBuffer_Release(&data);
@@ -1148,10 +1140,8 @@ static PyObject *prices(PyObject *Py_UNUSED(self), PyObject *args) {
         st[i] = (uint8_t)parse_price(src + off[i], off[i + 1] - off[i], exp[i], &m[i]);
     }
     Py_END_ALLOW_THREADS
-    if (problem) {
-        PyErr_SetString(PyExc_ValueError, problem);
+    if (raised(problem))
         goto done;
-    }
     result = Py_NewRef(Py_None);
 done:
     PyBuffer_Release(&data);
@@ -1461,9 +1451,9 @@ static PyObject *seen(PyObject *Py_UNUSED(self), PyObject *args) {
     uint64_t *t = table.buf;
     uint8_t *o = out.buf;
     uint64_t mask = (uint64_t)slots - 1;
-    int full = 0;
+    const char *problem = NULL;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n && !full; i++) {
+    for (Py_ssize_t i = 0; i < n && !problem; i++) {
         o[i] = 0;
         if (!p[i])
             continue;
@@ -1477,13 +1467,11 @@ static PyObject *seen(PyObject *Py_UNUSED(self), PyObject *args) {
             t[at] = key;
             added++;
         } else
-            full = 1;
+            problem = "seen: table full; give a larger one";
     }
     Py_END_ALLOW_THREADS
-    if (full) {
-        PyErr_SetString(PyExc_ValueError, "seen: table full; give a larger one");
+    if (raised(problem))
         goto done;
-    }
     result = PyLong_FromSsize_t(added);
 done:
     PyBuffer_Release(&hashes);
