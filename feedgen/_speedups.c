@@ -13,8 +13,8 @@
  * The loop runs without the GIL. feedgen/text.py holds the tables and the tests that hold this
  * pass to the general path row for row.
  *
- * rows(): every line of a feed chunk (RSS items, CSV and TSV rows), values escaped on the way;
- * gather(): the kept rows of a chunk, end to end.
+ * rows(): every line of a feed chunk (RSS items, CSV and TSV rows), values escaped on the way, the
+ * rows a platform rejects left out.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -776,7 +776,7 @@ static uint8_t *write_value(const Field *f, const uint8_t *v, Py_ssize_t len, ui
 }
 
 PyDoc_STRVAR(rows_doc,
-    "rows(fields, row_open, row_close, lengths, allocate) -> buffer\n\n"
+    "rows(fields, row_open, row_close, lengths, allocate, keep=None) -> buffer\n\n"
     "Every row of a table as one line: ``row_open``, each field's value as its kind writes it, then\n"
     "``row_close``. ``fields`` holds (data, offsets, open, close, kind, repeated) per field: ``data``\n"
     "the UTF-8 bytes, ``offsets`` (int64, n + 1, from 0) where each row's value lies in them, ``open``\n"
@@ -784,18 +784,29 @@ PyDoc_STRVAR(rows_doc,
     "> and CR escaped; in a ``repeated`` field a comma closes the element and opens another); 1, a CSV\n"
     "value (quotes doubled); 2, a TSV value (a tab, CR, LF or CRLF becomes a space). Writes each row's\n"
     "length to ``lengths`` (int64, n) and returns ``allocate(size)``, a writable buffer whose first\n"
-    "``sum(lengths)`` bytes hold the rows (the rest, 32 bytes or more, is scratch room).");
+    "``sum(lengths)`` bytes hold the rows (the rest, 32 bytes or more, is scratch room). With ``keep``\n"
+    "(a byte per row), only the rows it marks are written; the others get a length of 0.");
 
 /* how many rows ahead rows() asks for a field's offsets and its values (see there) */
 enum { PREFETCH_OFFSETS = 128, PREFETCH_VALUES = 16 };
 
 static PyObject *rows(PyObject *Py_UNUSED(self), PyObject *args) {
-    PyObject *fields_arg, *allocate, *seq = NULL, *result = NULL;
-    Py_buffer row_open, row_close, lengths, out = {0};
-    if (!PyArg_ParseTuple(args, "Oy*y*w*O", &fields_arg, &row_open, &row_close, &lengths, &allocate))
+    PyObject *fields_arg, *allocate, *keep_arg = Py_None, *seq = NULL, *result = NULL;
+    Py_buffer row_open, row_close, lengths, out = {0}, keep = {0};
+    if (!PyArg_ParseTuple(args, "Oy*y*w*O|O", &fields_arg, &row_open, &row_close, &lengths, &allocate,
+                          &keep_arg))
         return NULL;
     Py_ssize_t n = lengths.len / 8, count = 0, held = 0; /* fields whose buffers are held */
     Field *fields = NULL;
+    if (keep_arg != Py_None) {
+        if (PyObject_GetBuffer(keep_arg, &keep, PyBUF_SIMPLE) < 0)
+            goto done;
+        if (keep.len != n) {
+            PyErr_Format(PyExc_ValueError, "keep holds %zd bytes for %zd rows", keep.len, n);
+            goto done;
+        }
+    }
+    const uint8_t *kept = keep.obj ? keep.buf : NULL;
     if (!(seq = PySequence_Fast(fields_arg, "fields must be a sequence")))
         goto done;
     count = PySequence_Fast_GET_SIZE(seq);
@@ -849,6 +860,10 @@ static PyObject *rows(PyObject *Py_UNUSED(self), PyObject *args) {
     uint8_t *w = out.buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
+        if (kept && !kept[i]) { /* a row left out: nothing written (its prefetches are wasted) */
+            len[i] = 0;
+            continue;
+        }
         uint8_t *row = w;
         w = put(w, row_open.buf, row_open.len);
         for (Py_ssize_t k = 0; k < count; k++) {
@@ -876,6 +891,8 @@ static PyObject *rows(PyObject *Py_UNUSED(self), PyObject *args) {
 done:
     if (out.obj)
         PyBuffer_Release(&out);
+    if (keep.obj)
+        PyBuffer_Release(&keep);
     for (Py_ssize_t k = 0; k < held; k++) {
         PyBuffer_Release(&fields[k].data);
         PyBuffer_Release(&fields[k].offsets);
@@ -885,64 +902,6 @@ done:
     PyBuffer_Release(&row_open);
     PyBuffer_Release(&row_close);
     PyBuffer_Release(&lengths);
-    return result;
-}
-
-/* ---- gather -------------------------------------------------------------------------------- */
-
-PyDoc_STRVAR(gather_doc,
-    "gather(data, lengths, keep, out) -> int\n\n"
-    "Copy the kept rows of ``data`` (rows laid end to end, of ``lengths``, int64) to ``out``, end to\n"
-    "end, in order; ``keep`` holds a byte per row. ``out`` may be ``data`` itself (the rows are then\n"
-    "compacted in place). Returns the number of bytes copied.");
-
-static PyObject *gather(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer data, lengths, keep, out;
-    if (!PyArg_ParseTuple(args, "y*y*y*w*", &data, &lengths, &keep, &out))
-        return NULL;
-    PyObject *result = NULL;
-    Py_ssize_t n = lengths.len / 8, total = 0, kept = 0;
-    const int64_t *len = lengths.buf;
-    const uint8_t *ok = keep.buf;
-    if (keep.len < n) {
-        PyErr_SetString(PyExc_ValueError, "keep: fewer flags than rows");
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (len[i] < 0) {
-            PyErr_SetString(PyExc_ValueError, "lengths: a row of negative length");
-            goto done;
-        }
-        total += len[i];
-        kept += ok[i] ? len[i] : 0;
-    }
-    if (total > data.len || kept > out.len) {
-        PyErr_Format(PyExc_ValueError, "rows of %zd bytes in %zd of data, %zd kept into %zd", total, data.len,
-                     kept, out.len);
-        goto done;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    const uint8_t *src = data.buf;
-    uint8_t *w = out.buf;
-    Py_ssize_t at = 0, run = 0; /* a run of kept rows is copied in one go */
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (ok[i]) {
-            run += len[i];
-        } else {
-            memmove(w, src + at, (size_t)run); /* out may be data itself: rows only move forward */
-            w += run;
-            at += run + len[i];
-            run = 0;
-        }
-    }
-    memmove(w, src + at, (size_t)run);
-    Py_END_ALLOW_THREADS
-    result = PyLong_FromSsize_t(kept);
-done:
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&lengths);
-    PyBuffer_Release(&keep);
-    PyBuffer_Release(&out);
     return result;
 }
 
@@ -1500,7 +1459,6 @@ static PyObject *work(PyObject *Py_UNUSED(self), PyObject *args) {
 static PyMethodDef methods[] = {
     {"clean", clean, METH_VARARGS, clean_doc},
     {"rows", rows, METH_VARARGS, rows_doc},
-    {"gather", gather, METH_VARARGS, gather_doc},
     {"hash64", hash64, METH_VARARGS, hash64_doc},
     {"prices", prices, METH_VARARGS, prices_doc},
     {"urls", urls, METH_VARARGS, urls_doc},

@@ -29,9 +29,9 @@ def rows(
     row_close: bytes,
     lengths: np.ndarray,
     allocate: Callable[[int], pa.Buffer],
+    keep: np.ndarray | None = None,
     /,
 ) -> pa.Buffer: ...
-def gather(data: pa.Buffer, lengths: np.ndarray, keep: np.ndarray, out: pa.Buffer, /) -> int: ...
 def hash64(data: np.ndarray, offsets: np.ndarray, out: np.ndarray, /) -> None: ...
 def prices(
     data: np.ndarray, offsets: np.ndarray, exps: np.ndarray, minor: np.ndarray, status: np.ndarray, /

@@ -19,9 +19,11 @@ class CsvWriter(FeedWriter):
         return (",".join(self.fields) + "\n").encode()
 
     @classmethod
-    def _encode_rows(cls, table: pa.Table, allocate: Allocate) -> tuple[pa.Buffer, np.ndarray]:
+    def _encode_rows(
+        cls, table: pa.Table, allocate: Allocate, keep: np.ndarray | None = None
+    ) -> tuple[pa.Buffer, np.ndarray]:
         layout = [(b'"' if k == 0 else b',"', b'"', CSV_QUOTED, False) for k in range(table.num_columns)]
-        return rows(table, layout, b"", b"\n", allocate)
+        return rows(table, layout, b"", b"\n", allocate, keep)
 
 
 class TsvWriter(FeedWriter):
@@ -31,6 +33,8 @@ class TsvWriter(FeedWriter):
         return ("\t".join(self.fields) + "\n").encode()
 
     @classmethod
-    def _encode_rows(cls, table: pa.Table, allocate: Allocate) -> tuple[pa.Buffer, np.ndarray]:
+    def _encode_rows(
+        cls, table: pa.Table, allocate: Allocate, keep: np.ndarray | None = None
+    ) -> tuple[pa.Buffer, np.ndarray]:
         layout = [(b"" if k == 0 else b"\t", b"", TSV_FLAT, False) for k in range(table.num_columns)]
-        return rows(table, layout, b"", b"\n", allocate)
+        return rows(table, layout, b"", b"\n", allocate, keep)

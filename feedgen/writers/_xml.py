@@ -29,15 +29,18 @@ def escape_text(text: str) -> str:
     return text
 
 
-def items(table: pa.Table, allocate: Allocate = heap_buffer) -> tuple[pa.Buffer, np.ndarray]:
-    """Every row of a table of string columns as one ``<item>`` line: an element per non-empty value
-    (a field of ``REPEATED`` gets one per comma-separated value), escaped as ``escape_text`` escapes.
-    Returns the lines end to end and each one's length."""
+def items(
+    table: pa.Table, allocate: Allocate = heap_buffer, keep: np.ndarray | None = None
+) -> tuple[pa.Buffer, np.ndarray]:
+    """Every row of a table of string columns (only those ``keep`` marks, when given) as one ``<item>``
+    line: an element per non-empty value (a field of ``REPEATED`` gets one per comma-separated value),
+    escaped as ``escape_text`` escapes. Returns the lines end to end and each row's length (0 for a
+    row left out)."""
     layout = [
         (f"<g:{name}>".encode(), f"</g:{name}>".encode(), XML_ELEMENT, name in REPEATED)
         for name in table.column_names
     ]
-    return rows(table, layout, b"<item>", b"</item>\n", allocate)
+    return rows(table, layout, b"<item>", b"</item>\n", allocate, keep)
 
 
 class RssWriter(FeedWriter):
@@ -59,8 +62,10 @@ class RssWriter(FeedWriter):
         return b"</channel></rss>\n"
 
     @classmethod
-    def _encode_rows(cls, table: pa.Table, allocate: Allocate) -> tuple[pa.Buffer, np.ndarray]:
-        data, lengths = items(table, allocate)
+    def _encode_rows(
+        cls, table: pa.Table, allocate: Allocate, keep: np.ndarray | None = None
+    ) -> tuple[pa.Buffer, np.ndarray]:
+        data, lengths = items(table, allocate, keep)
         cls._check_lines(lengths, table)
         return data, lengths
 

@@ -67,8 +67,8 @@ class FeedWriter(ABC):
     def encode(cls, df: pd.DataFrame, keep: np.ndarray | None = None) -> tuple[Pieces, int]:
         """The bytes of one chunk's rows and their count, without a file (so a worker thread can make them).
 
-        ``keep`` (booleans, one per row) leaves the other rows out: every row is serialised, and the
-        kept rows' bytes are gathered from the result into one buffer, instead of filtering every field first.
+        ``keep`` (booleans, one per row) leaves the other rows out: the compiled pass skips them, so no
+        field is filtered first and no row is moved afterwards.
         """
         return cls.encode_table(cls.table(df), keep)
 
@@ -78,13 +78,17 @@ class FeedWriter(ABC):
     ) -> tuple[Pieces, int]:
         """``encode`` for a chunk already checked and turned into Arrow by ``table``; the rows' buffer
         comes from ``allocate``."""
+        if keep is not None:
+            keep = np.ascontiguousarray(keep, dtype=bool)
+            if len(keep) != table.num_rows:
+                raise ValueError(f"keep has {len(keep)} flags for {table.num_rows} rows")
         count = table.num_rows if keep is None else int(np.count_nonzero(keep))
         if not count:
             return [], count
-        data, lengths = cls._encode_rows(table, allocate)
-        if keep is None or count == table.num_rows:
-            return [data.slice(0, int(lengths.sum()))], count
-        return [kept_rows(data, lengths, keep, in_place=True)], count
+        if count == table.num_rows:
+            keep = None
+        data, lengths = cls._encode_rows(table, allocate, keep)
+        return [data.slice(0, int(lengths.sum()))], count
 
     def write_encoded(self, pieces: Iterable[pa.Buffer | bytes | memoryview], rows: int) -> None:
         """Append rows already serialised by ``encode`` (of this format), in order."""
@@ -121,10 +125,12 @@ class FeedWriter(ABC):
 
     @classmethod
     @abstractmethod
-    def _encode_rows(cls, table: pa.Table, allocate: Allocate) -> tuple[pa.Buffer, np.ndarray]:
-        """Serialise one non-empty chunk of checked string columns: the bytes (the rows end to end from
-        the start of a mutable buffer from ``allocate``, which may go on after them), and each row's
-        length."""
+    def _encode_rows(
+        cls, table: pa.Table, allocate: Allocate, keep: np.ndarray | None = None
+    ) -> tuple[pa.Buffer, np.ndarray]:
+        """Serialise one non-empty chunk of checked string columns, only the rows ``keep`` marks when
+        given: the bytes (those rows end to end from the start of a mutable buffer from ``allocate``,
+        which may go on after them), and each row's length (0 for a row left out)."""
 
     @classmethod
     def table(cls, df: pd.DataFrame | Mapping[str, pd.Series]) -> pa.Table:
@@ -163,27 +169,22 @@ Layout: TypeAlias = "list[tuple[bytes, bytes, int, bool]]"
 
 
 def rows(
-    table: pa.Table, layout: Layout, row_open: bytes, row_close: bytes, allocate: Allocate = heap_buffer
+    table: pa.Table,
+    layout: Layout,
+    row_open: bytes,
+    row_close: bytes,
+    allocate: Allocate = heap_buffer,
+    keep: np.ndarray | None = None,
 ) -> tuple[pa.Buffer, np.ndarray]:
     """Each row of a table of strings as one line, by one compiled pass (``_speedups.rows``):
-    ``row_open``, each column's value as its ``layout`` entry writes it, then ``row_close``.
+    ``row_open``, each column's value as its ``layout`` entry writes it, then ``row_close``; with
+    ``keep`` (booleans, one per row), only the rows it marks.
     Returns the lines end to end (in a mutable buffer from ``allocate``, with some scratch room after
-    them) and each one's length."""
+    them) and each row's length (0 for a row left out)."""
     fields = []
     for col, (before, after, kind, repeated) in zip(table.columns, layout, strict=True):
         values = to_arrow(col)
         fields.append((data_bytes(values), offsets_from_zero(values), before, after, kind, repeated))
     lengths = np.empty(table.num_rows, dtype=np.int64)
-    return _speedups.rows(fields, row_open, row_close, lengths, allocate), lengths
-
-
-def kept_rows(data: pa.Buffer, lengths: np.ndarray, keep: np.ndarray, in_place: bool = False) -> pa.Buffer:
-    """The bytes of the kept rows (rows laid end to end in ``data``, of the given lengths), end to end
-    in one buffer: one piece to hash and write, gathered without the GIL, instead of a slice per run.
-    ``in_place`` moves them within ``data`` (which must be mutable and used by nobody else)."""
-    lengths = np.ascontiguousarray(lengths, dtype=np.int64)
-    keep = np.ascontiguousarray(keep, dtype=bool)
-    size = int(lengths[keep].sum())
-    out = data if in_place else pa.allocate_buffer(size)
-    _speedups.gather(data, lengths, keep, out)
-    return out.slice(0, size) if in_place else out
+    flags = None if keep is None else np.ascontiguousarray(keep, dtype=bool)
+    return _speedups.rows(fields, row_open, row_close, lengths, allocate, flags), lengths

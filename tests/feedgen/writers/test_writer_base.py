@@ -23,7 +23,6 @@ from feedgen.writers.base import (
     XML_ELEMENT,
     Channel,
     FeedWriter,
-    kept_rows,
     rows,
 )
 
@@ -135,31 +134,33 @@ def test_encode_with_keep_writes_exactly_the_kept_rows(fmt: str, keep: list[bool
     assert _joined(pieces) == _joined(expected)
 
 
-def test_kept_rows_gather_runs_of_rows() -> None:
-    data = pa.py_buffer(b"aaBcccDDe")
-    lengths = np.array([2, 1, 3, 2, 1])
-    assert kept_rows(data, lengths, np.array([True, False, True, False, True])).to_pybytes() == b"aaccce"
-    assert kept_rows(data, lengths, np.array([False, True, True, True, False])).to_pybytes() == b"BcccDD"
-    assert kept_rows(data, lengths, np.zeros(5, dtype=bool)).to_pybytes() == b""
-    own = pa.allocate_buffer(9)
-    np.frombuffer(own, dtype=np.uint8)[:] = np.frombuffer(b"aaBcccDDe", dtype=np.uint8)
-    compacted = kept_rows(own, lengths, np.array([False, True, True, False, True]), in_place=True)
-    assert compacted.to_pybytes() == b"Bccce"
-    assert compacted.address == own.address  # the same memory, no copy
+def test_encode_refuses_keep_of_another_length() -> None:
+    frame = platform_frame("meta")
+    with pytest.raises(ValueError, match=f"keep has 2 flags for {len(frame)} rows"):
+        writer_class("meta-csv").encode(frame, np.array([True, False]))
 
 
-def test_gather_refuses_rows_that_do_not_fit() -> None:
-    data = np.frombuffer(b"abcd", dtype=np.uint8)
-    out = np.empty(8, dtype=np.uint8)
-    keep = np.ones(2, dtype=bool)
-    with pytest.raises(ValueError, match="rows of 5 bytes in 4"):
-        _speedups.gather(data, np.array([2, 3], dtype=np.int64), keep, out)
-    with pytest.raises(ValueError, match="kept into 1"):
-        _speedups.gather(data, np.array([2, 2], dtype=np.int64), keep, out[:1])
-    with pytest.raises(ValueError, match="negative"):
-        _speedups.gather(data, np.array([2, -1], dtype=np.int64), keep, out)
-    with pytest.raises(ValueError, match="fewer flags"):
-        _speedups.gather(data, np.array([2, 2], dtype=np.int64), keep[:1], out)
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=6), st.booleans()), max_size=10))
+def test_rows_with_keep_write_only_the_kept_rows(values: list[tuple[str, bool]]) -> None:
+    """Rows left out by ``keep`` take no bytes and a length of 0; the kept ones are written as alone."""
+    texts = [text for text, _ in values]
+    keep = np.array([kept for _, kept in values], dtype=bool)
+    table = pa.table({"a": pa.array(texts, pa.large_string())})
+    layout = [(b'"', b'"', CSV_QUOTED, False)]
+    data, lengths = rows(table, layout, b"<", b">\n", keep=keep)
+    only = pa.table({"a": pa.array([t for t, k in values if k], pa.large_string())})
+    expected, expected_lengths = rows(only, layout, b"<", b">\n")
+    assert data.to_pybytes()[: lengths.sum()] == expected.to_pybytes()[: expected_lengths.sum()]
+    assert lengths[keep].tolist() == expected_lengths.tolist()
+    assert not lengths[~keep].any()
+
+
+def test_rows_refuse_keep_of_another_length() -> None:
+    lengths = np.empty(2, dtype=np.int64)
+    field = (np.frombuffer(b"abc", dtype=np.uint8), np.array([0, 1, 3]), b"", b"", CSV_QUOTED, False)
+    with pytest.raises(ValueError, match="keep holds 3 bytes for 2 rows"):
+        _speedups.rows([field], b"", b"", lengths, pa.allocate_buffer, np.ones(3, dtype=bool))
 
 
 _TEXT = st.text(st.sampled_from(["a", '"', ",", "\t", "\r", "\n", "&", "<", ">", "é", "茶", " "]), max_size=8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -81,6 +82,17 @@ def test_item_over_the_line_limit_is_refused() -> None:
     with pytest.raises(PublishError, match=r"id='MUG-2' is 5,24\d,\d{3} bytes, over the 5,242,880-byte"):
         writer.write(frame)
     assert fh.getvalue() == header
+
+
+def test_item_over_the_line_limit_is_no_matter_when_its_row_is_left_out() -> None:
+    """The limit holds for the lines written: a rejected row's item is never made, so it cannot fail
+    the feed."""
+    frame = platform_frame("google").iloc[:2].reset_index(drop=True)
+    frame.loc[1, "description"] = "&" * (MAX_LINE_BYTES // 5 + 1)
+    pieces, count = GoogleXmlWriter.encode(frame, np.array([True, False]))
+    alone, _ = GoogleXmlWriter.encode(frame.iloc[:1])
+    assert count == 1
+    assert b"".join(map(bytes, pieces)) == b"".join(map(bytes, alone))
 
 
 def test_long_items_under_the_limit_are_written_one_per_line() -> None:
