@@ -117,9 +117,13 @@ def to_series(values: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
 def by_value(values: pd.Series, fn: Callable[[str], str]) -> pd.Series:
     """``fn`` of each value (a missing one taken as ""), called once per distinct value: columns such
     as availability hold a handful; a column of distinct junk costs one call per row, still linear."""
-    encoded = pc.dictionary_encode(to_arrow(values), null_encoding="encode")
-    done = pa.array([fn(value or "") for value in encoded.dictionary.to_pylist()], pa.large_string())
-    return to_series(done.take(encoded.indices), values.index)
+    arrow = to_arrow(values)
+    encoded = pc.dictionary_encode(arrow, null_encoding="encode")
+    distinct = encoded.dictionary.to_pylist()
+    mapped = [fn(value or "") for value in distinct]
+    if mapped == distinct and arrow.type == pa.large_string():  # (a None never equals fn's text)
+        return to_series(arrow, values.index)  # every value kept as it is: no copy of the column
+    return to_series(pa.array(mapped, pa.large_string()).take(encoded.indices), values.index)
 
 
 def blanks(index: pd.Index) -> pd.Series:

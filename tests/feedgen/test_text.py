@@ -3,6 +3,7 @@ from __future__ import annotations
 import html
 import threading
 import unicodedata
+from collections.abc import Callable
 from html.entities import html5
 
 import numpy as np
@@ -239,6 +240,43 @@ def test_clean_text_on_chunks_equals_clean_text_on_one_array(values: list[str]) 
 def test_to_series_places_values_by_position_on_any_index() -> None:
     series = text.to_series(pa.array(["a", "b"], type=pa.large_string()), pd.Index([7, 3]))
     assert series.tolist() == ["a", "b"] and series.index.tolist() == [7, 3]
+
+
+@pytest.mark.parametrize(
+    ("values", "fn", "expected"),
+    [
+        (["new", "Used", None, "new"], str.lower, ["new", "used", "", "new"]),
+        (["new", "used", None], str.lower, ["new", "used", ""]),  # a missing value is fn("")
+        (["in stock", "in stock", "sold out"], str.upper, ["IN STOCK", "IN STOCK", "SOLD OUT"]),
+        ([], str.upper, []),
+    ],
+)
+def test_by_value_calls_fn_once_per_distinct_value(
+    values: list[str | None], fn: Callable[[str], str], expected: list[str]
+) -> None:
+    calls: list[str] = []
+
+    def counted(value: str) -> str:
+        calls.append(value)
+        return fn(value)
+
+    series = text.to_series(pa.array(values, pa.large_string()), pd.RangeIndex(3, 3 + len(values)))
+    out = text.by_value(series, counted)
+    assert out.tolist() == expected and out.index.equals(series.index) and out.dtype == text.STR
+    assert sorted(calls) == sorted({v or "" for v in values})
+
+
+def test_by_value_keeps_a_column_fn_leaves_as_it_is_without_a_copy() -> None:
+    series = text.to_series(pa.array(["new", "used", "new"], pa.large_string()), pd.RangeIndex(3))
+    same = text.by_value(series, str.lower)
+    assert same.tolist() == ["new", "used", "new"]
+    assert text.value_offsets(text.to_arrow(same)).ctypes.data == (
+        text.value_offsets(text.to_arrow(series)).ctypes.data
+    )
+    changed = text.by_value(series, str.upper)
+    assert text.value_offsets(text.to_arrow(changed)).ctypes.data != (
+        text.value_offsets(text.to_arrow(series)).ctypes.data
+    )
 
 
 @pytest.mark.parametrize(
