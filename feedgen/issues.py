@@ -151,6 +151,8 @@ def _details(at: np.ndarray, detail: Detail) -> pa.Array:
 
 #: what makes ``csv.writer`` (excel dialect, QUOTE_MINIMAL) quote a field: delimiter, quote, line break
 _NEEDS_QUOTES = '[,"\r\n]'
+#: the same bytes, as a table over byte values
+_QUOTED_BYTES = np.isin(np.arange(256), [*b',"\r\n'])
 
 
 def csv_text(found: pd.DataFrame) -> str:
@@ -176,6 +178,8 @@ def _arrow_text(values: pd.Series) -> pa.Array:
 
 def _csv_field(values: pa.Array) -> pa.Array:
     """Values quoted (inner quotes doubled) where the CSV needs it, left bare elsewhere."""
+    if not _QUOTED_BYTES[text.data_bytes(values)].any():  # most columns: no value needs quotes
+        return values
     needs = pc.match_substring_regex(values, _NEEDS_QUOTES)
     if not pc.any(needs).as_py():
         return values
