@@ -72,7 +72,7 @@ class FeedJob:
         chunks' buffers (over 32 MB) also push glibc to keep more freed memory per thread. With all
         five formats at 500,000 products, 40,000-row chunks peaked at 593-602 MB and 20,000-row chunks
         at 384-410 MB, in the same time (3.7-4.1 s against 3.7-4.1 s). One format alone is faster in
-        the larger chunks (``meta-csv``: 1.30-1.61 s against 1.34-1.73 s) and peaks lower (about 465 MB).
+        the larger chunks (``meta-csv``: 1.30-1.61 s against 1.34-1.73 s) and peaks lower (434-442 MB).
         """
         if "chunk_size" in self.source.model_fields_set:
             return self.source
