@@ -84,7 +84,7 @@ def test_item_over_the_line_limit_is_refused() -> None:
     assert fh.getvalue() == header
 
 
-def test_item_over_the_line_limit_is_no_matter_when_its_row_is_left_out() -> None:
+def test_item_over_the_line_limit_does_not_count_when_its_row_is_left_out() -> None:
     """The limit holds for the lines written: a rejected row's item is never made, so it cannot fail
     the feed."""
     frame = platform_frame("google").iloc[:2].reset_index(drop=True)
